@@ -24,18 +24,38 @@ fn main() {
     writeln!(out, "pub const WORKSPACE_MANIFEST: &str = include_str!({:?});", workspace.display().to_string()).unwrap();
     let dest = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("templates.rs");
     fs::write(dest, out).unwrap();
+    embed_app_templates(&manifest_dir.join("templates"));
     // A directory makes cargo scan everything below it for changes.
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed={}", workspace.display());
 }
 
-/// Collects template files relative to `root`, skipping build output and editor files.
+/// Embeds the `cargo boot new` project templates (`templates/<kind>/...`).
+fn embed_app_templates(root: &Path) {
+    let mut files = Vec::new();
+    collect(root, root, &mut files);
+    files.sort();
+    let mut out = String::from("/// Project template files: (`<kind>/<path>`, contents).\n");
+    out.push_str("pub const APP_FILES: &[(&str, &str)] = &[\n");
+    for rel in &files {
+        let abs = root.join(rel).canonicalize().unwrap();
+        writeln!(out, "    ({rel:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("app_templates.rs");
+    fs::write(dest, out).unwrap();
+    println!("cargo:rerun-if-changed={}", root.display());
+}
+
+/// Collects template files relative to `root`, skipping build output and editor files
+/// (dot files such as `.cargo/config.toml` are kept).
 fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "target" || name.starts_with('.') || name.ends_with('~') {
+        let editor_file = name.ends_with('~') || name.ends_with(".swp") || name.ends_with(".tmp");
+        if name == "target" || name == ".git" || name == ".complete" || editor_file {
             continue;
         }
         if path.is_dir() {

@@ -370,6 +370,14 @@ mod tests {
     }
 
     #[test]
+    fn the_book_documents_every_bundled_board() {
+        let book = include_str!("../../book/src/boards.md");
+        for board in BoardDatabase::bundled().iter() {
+            assert!(book.contains(&format!("| `{}` |", board.name)), "book/src/boards.md has no row for {}", board.name);
+        }
+    }
+
+    #[test]
     fn unknown_keys_in_a_board_file_are_errors() {
         let text = include_str!("../boards/xdot.toml").replace("driver = ", "drivr = ");
         let err = Board::parse("xdot.toml", &text).unwrap_err().to_string();

@@ -21,6 +21,8 @@ pub enum Error {
     Scaffold(#[from] crate::scaffold::ScaffoldError),
     #[error(transparent)]
     Qemu(#[from] crate::qemu::QemuError),
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     #[error("{context}: {source}")]
     Io {
         context: String,

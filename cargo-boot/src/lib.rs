@@ -11,6 +11,7 @@
 //! - [`linker`]: the generated `memory.x`.
 //! - [`toolchain`]: finding a compiler, the target's `core` (or its sources) and a linker.
 //! - [`pipeline`]: `cargo boot build` from metadata to the combined image.
+//! - [`serve`]: the update image and its manifest over HTTP (`cargo boot serve`).
 
 pub mod board;
 pub mod cargo;
@@ -25,6 +26,7 @@ pub mod metadata;
 pub mod pipeline;
 pub mod qemu;
 pub mod scaffold;
+pub mod serve;
 pub mod templates;
 pub mod toolchain;
 

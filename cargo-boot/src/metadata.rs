@@ -372,6 +372,14 @@ mod tests {
     }
 
     #[test]
+    fn the_book_documents_every_key() {
+        let book = include_str!("../../book/src/metadata.md");
+        for key in KEYS {
+            assert!(book.contains(&format!("| `{key}` |")), "book/src/metadata.md has no row for `{key}`");
+        }
+    }
+
+    #[test]
     fn did_you_mean_only_suggests_close_words() {
         assert_eq!(did_you_mean("bord", KEYS.iter().copied()), ", did you mean `board`?");
         assert_eq!(did_you_mean("zzzzzzzz", KEYS.iter().copied()), "");

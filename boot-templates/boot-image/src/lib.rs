@@ -78,5 +78,7 @@ pub fn key_hash(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; 32] {
     sha2::Sha256::digest(ed25519_spki(public_key)).into()
 }
 
+#[cfg(all(test, feature = "std", feature = "verify"))]
+mod proptests;
 #[cfg(test)]
 mod testutil;

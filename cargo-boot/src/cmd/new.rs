@@ -1,12 +1,37 @@
-//! `cargo boot new` (being written).
+//! `cargo boot new`.
 
-/// Arguments of `cargo boot new`.
+use std::path::PathBuf;
+
+use cargo_boot::board::BoardDatabase;
+use cargo_boot::metadata::parse_size;
+use cargo_boot::scaffold::NewProject;
+
+/// Create a new project for a board that builds at once with `cargo boot build`.
 #[derive(clap::Args)]
-pub struct Cmd {}
+pub struct Cmd {
+    /// The board (see `cargo boot boards`).
+    #[arg(long)]
+    board: String,
+    /// The bootloader region size (default: the board's), e.g. 0x40000 or 256K.
+    #[arg(long, value_parser = parse_size)]
+    restrict_size: Option<u32>,
+    /// The package name (default: the directory name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where to create the project.
+    path: PathBuf,
+}
 
 impl Cmd {
-    /// Runs the command.
+    /// Creates the project.
     pub fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("`cargo boot new` is not available in this build yet")
+        let db = BoardDatabase::bundled();
+        let board = db.get(&self.board)?;
+        let project =
+            NewProject { path: &self.path, name: self.name.as_deref(), board, restrict_size: self.restrict_size };
+        project.create()?;
+        eprintln!("     Created `{}` for {} ({})", self.path.display(), board.name, board.description);
+        eprintln!("        Next: cd {} && cargo boot build", self.path.display());
+        Ok(())
     }
 }

@@ -1,0 +1,1 @@
+//! Host tests on the simulated flash.
