@@ -22,7 +22,11 @@ pub enum Error {
     #[error(transparent)]
     Qemu(#[from] crate::qemu::QemuError),
     #[error(transparent)]
+    Flash(#[from] crate::flash::FlashError),
+    #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -48,9 +48,17 @@ pub fn stage(path: &Path, contents: &[u8]) -> Result<Staged> {
 }
 
 /// Stages every file first and moves them all into place only if every write worked.
+/// Files that already hold exactly these bytes are left alone.
 pub fn write_all_atomic(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
-    let staged = files.iter().map(|(path, bytes)| stage(path, bytes)).collect::<Result<Vec<_>>>()?;
+    let changed = files.iter().filter(|(path, bytes)| !has_contents(path, bytes));
+    let staged = changed.map(|(path, bytes)| stage(path, bytes)).collect::<Result<Vec<_>>>()?;
     staged.into_iter().try_for_each(Staged::commit)
+}
+
+/// True when `path` exists and holds exactly `bytes`.
+fn has_contents(path: &Path, bytes: &[u8]) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
+        && std::fs::read(path).is_ok_and(|existing| existing == bytes)
 }
 
 #[cfg(test)]
@@ -66,6 +74,17 @@ mod tests {
         assert!(write_all_atomic(&files).is_err());
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from("blocker")]);
+    }
+
+    #[test]
+    fn unchanged_files_are_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.bin");
+        write_all_atomic(&[(path.clone(), b"same".to_vec())]).unwrap();
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_all_atomic(&[(path.clone(), b"same".to_vec())]).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! nearest valid values.
 
 use crate::board::Board;
-use crate::metadata::BootMetadata;
+use crate::metadata::{BootMetadata, Template};
 
 /// A contiguous range of flash, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,8 @@ pub enum LayoutError {
     HeaderMisaligned { size: u32, app_start: u32, align: u32, suggestion: u32 },
     #[error("the bootloader is {size} bytes ({size:#x}) but restrict_size is {limit} bytes ({limit:#x}): it is over by {over} bytes. Raise restrict_size to {suggestion} (the next sector boundary that fits), or make the bootloader smaller (build it with --release)")]
     BootloaderTooBig { size: u32, limit: u32, over: u32, suggestion: String },
+    #[error("no room for the update slots on {board}: {detail}. Lower restrict_size, set a smaller slot_size, or use template = \"minimal\"")]
+    NoSlots { board: String, detail: String },
     #[error("the app image is {size} bytes ({size:#x}) but its region {start:#010x}-{end:#010x} holds {limit} bytes: it is over by {over} bytes. Make the app smaller (--release, opt-level = \"s\") or lower restrict_size")]
     AppTooBig { size: u32, limit: u32, over: u32, start: u32, end: u32 },
 }
@@ -103,7 +105,12 @@ impl Layout {
             None => bootloader.end,
         };
         let app_region = Region { start: app_region_start, end: flash.end };
-        let header_size = meta.header_size.unwrap_or(0);
+        let header_size = meta.header_size.unwrap_or(match meta.template {
+            // MCUboot's header is 32 bytes; padding it to the vector-table alignment
+            // keeps the app's vector table aligned (imgtool's --header-size).
+            Template::Secure => board.vector_table_align.max(0x200),
+            Template::Minimal => 0,
+        });
         let app_start = app_region.start.checked_add(header_size).unwrap_or(u32::MAX);
         if app_start % board.vector_table_align != 0 || app_start >= app_region.end {
             return Err(LayoutError::HeaderMisaligned {
@@ -113,6 +120,10 @@ impl Layout {
                 suggestion: header_size.next_multiple_of(board.vector_table_align).max(board.vector_table_align),
             });
         }
+        let slots = match meta.template {
+            Template::Secure => Some(crate::slots::place(board, app_region.start, header_size, meta.slot_size)?),
+            Template::Minimal => None,
+        };
         Ok(Layout {
             flash,
             bootloader,
@@ -120,7 +131,7 @@ impl Layout {
             header_size,
             app_start,
             erased_value: board.flash.erased_value,
-            slots: None,
+            slots,
         })
     }
 
@@ -255,7 +266,6 @@ pub fn valid_sizes_around(board: &Board, size: u32) -> (Option<String>, Option<S
 mod tests {
     use super::*;
     use crate::board::BoardDatabase;
-    use crate::metadata::Template;
 
     fn meta(board: &str, restrict_size: u32) -> BootMetadata {
         BootMetadata {

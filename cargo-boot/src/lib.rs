@@ -11,13 +11,16 @@
 //! - [`linker`]: the generated `memory.x`.
 //! - [`toolchain`]: finding a compiler, the target's `core` (or its sources) and a linker.
 //! - [`pipeline`]: `cargo boot build` from metadata to the combined image.
+//! - [`flash`]: `cargo boot flash`: the flash plan, probe-rs, and the virtual boards' flash files.
 //! - [`serve`]: the update image and its manifest over HTTP (`cargo boot serve`).
+//! - [`signing`]: Ed25519 keys and MCUboot-format images (`keygen`, `sign`, `verify`, `inspect`).
 
 pub mod board;
 pub mod cargo;
 pub mod doctor;
 pub mod elf;
 pub mod error;
+pub mod flash;
 pub mod fsutil;
 pub mod ihex;
 pub mod layout;
@@ -26,7 +29,9 @@ pub mod metadata;
 pub mod pipeline;
 pub mod qemu;
 pub mod scaffold;
+pub mod slots;
 pub mod serve;
+pub mod signing;
 pub mod templates;
 pub mod toolchain;
 

@@ -22,13 +22,14 @@ pub enum Image {
 
 /// The symbols both images get, as `(name, value)`.
 pub fn layout_symbols(layout: &Layout) -> Vec<(&'static str, u32)> {
+    let primary = layout.slots.as_ref().map_or(layout.app_region, |s| s.primary);
     let mut symbols = vec![
         ("__boot_flash_start", layout.flash.start),
         ("__boot_flash_size", layout.flash.size()),
         ("__boot_bootloader_start", layout.bootloader.start),
         ("__boot_bootloader_size", layout.bootloader.size()),
-        ("__boot_primary_start", layout.app_region.start),
-        ("__boot_primary_size", layout.app_region.size()),
+        ("__boot_primary_start", primary.start),
+        ("__boot_primary_size", primary.size()),
         ("__boot_header_size", layout.header_size),
         ("__boot_app_start", layout.app_start),
         ("__boot_erased_value", u32::from(layout.erased_value)),

@@ -121,9 +121,14 @@ impl Project {
         Ok(Project { workspace, metadata, board, layout, selection: selection.clone() })
     }
 
+    /// `target/boot/`.
+    pub fn boot_dir(&self) -> PathBuf {
+        self.workspace.target_dir(&self.selection).join("boot")
+    }
+
     /// `target/boot/<profile>/`.
     pub fn output_dir(&self) -> PathBuf {
-        self.workspace.target_dir(&self.selection).join("boot").join(self.selection.profile.dir_name())
+        self.boot_dir().join(self.selection.profile.dir_name())
     }
 }
 
@@ -132,8 +137,8 @@ pub fn build(selection: &CargoSelection, on_event: &mut dyn FnMut(Event)) -> Res
     let project = Project::load(selection)?;
     let (board, layout) = (&project.board, &project.layout);
     let dir = project.output_dir();
-    on_event(Event::Step(format!("toolchain for {}", board.target)));
-    let toolchain = toolchain::resolve(&board.target)?;
+    let cache = project.boot_dir().join(format!("toolchain-{}.json", board.target));
+    let toolchain = toolchain::resolve_cached(&board.target, &cache)?;
     let bootloader = bootloader_image(&project, &toolchain, &dir, on_event)?;
     layout.check_bootloader_fits(board, bootloader.len())?;
     let name = project.workspace.binary_name(selection)?;
@@ -205,25 +210,57 @@ pub fn load_bootloader_img(path: &Path, board: &Board) -> Result<FlatImage> {
     Ok(image)
 }
 
-/// Builds a bundled bootloader template for the board.
+/// Builds a bundled bootloader template for the board, unless the same inputs built
+/// it before: the unpacked template never changes (its directory is named after its
+/// contents), so a stamp of the inputs is enough to reuse the last result.
 fn build_template(project: &Project, toolchain: &Toolchain, template: &str, dir: &Path) -> Result<FlatImage> {
-    let templates = templates::unpack()?;
-    let crate_dir = templates.join(template);
     let memory_x = linker::memory_x(&project.board, &project.layout, Image::Bootloader);
-    let link_dir = write_link_dir(dir, "bootloader", &memory_x)?;
     let selection = CargoSelection {
         profile: Profile::release(),
         features: vec![project.board.flash.driver.feature().to_string()],
-        target_dir: Some(project.workspace.target_dir(&project.selection).join("boot").join("bootloader-build")),
+        target_dir: Some(project.boot_dir().join("bootloader-build")),
         quiet: project.selection.quiet,
         ..CargoSelection::default()
     };
+    let stamp = bootloader_stamp(template, &memory_x, &selection, toolchain);
+    let (bin_path, stamp_path) = (dir.join("bootloader.bin"), dir.join("bootloader.stamp"));
+    if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
+        if let Ok(bytes) = std::fs::read(&bin_path) {
+            return Ok(FlatImage { base: project.board.flash.base, bytes });
+        }
+    }
+    let image = compile_template(template, &memory_x, &selection, toolchain, dir)?;
+    fsutil::write_all_atomic(&[(bin_path, image.bytes.clone()), (stamp_path, stamp.into_bytes())])?;
+    Ok(image)
+}
+
+/// A hash of everything a template build depends on.
+fn bootloader_stamp(template: &str, memory_x: &str, selection: &CargoSelection, toolchain: &Toolchain) -> String {
+    let inputs = format!(
+        "{}|{template}|{memory_x}|{:?}|{}|{}",
+        templates::content_hash(),
+        selection.features,
+        serde_json::to_string(toolchain).unwrap_or_default(),
+        env!("CARGO_PKG_VERSION")
+    );
+    Sha256::digest(inputs.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn compile_template(
+    template: &str,
+    memory_x: &str,
+    selection: &CargoSelection,
+    toolchain: &Toolchain,
+    dir: &Path,
+) -> Result<FlatImage> {
+    let crate_dir = templates::unpack()?.join(template);
+    let link_dir = write_link_dir(dir, "bootloader", memory_x)?;
     let manifest = crate_dir.join("Cargo.toml");
     let elf_path = FirmwareBuild {
         what: "the bootloader",
         manifest: &manifest,
         bin: "bootloader",
-        selection: &selection,
+        selection,
         toolchain,
         link_dir: &link_dir,
     }

@@ -12,9 +12,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
 
 /// How the target's `core` library is provided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StdSource {
     /// Installed for the target (the normal rustup case).
     Installed,
@@ -23,7 +26,7 @@ pub enum StdSource {
 }
 
 /// A linker for the final link, when the compiler has none of its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Linker {
     /// The compiler finds its own `rust-lld`: nothing to pass.
     Builtin,
@@ -56,7 +59,7 @@ impl Linker {
 }
 
 /// A compiler that can build for a target, with everything it needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Toolchain {
     /// The target triple.
     pub target: String,
@@ -68,6 +71,8 @@ pub struct Toolchain {
     pub std: StdSource,
     /// The linker.
     pub linker: Linker,
+    /// The compiler's sysroot.
+    pub sysroot: PathBuf,
 }
 
 impl Toolchain {
@@ -136,7 +141,72 @@ pub fn resolve(target: &str) -> Result<Toolchain, ToolchainError> {
         target: target.to_string(),
         rustc: chosen.rustc.display().to_string(),
     })?;
-    Ok(Toolchain { target: target.to_string(), rustc: chosen.rustc.clone(), version: chosen.version.clone(), std, linker })
+    Ok(Toolchain {
+        target: target.to_string(),
+        rustc: chosen.rustc.clone(),
+        version: chosen.version.clone(),
+        std,
+        linker,
+        sysroot: chosen.sysroot.clone(),
+    })
+}
+
+/// Like [`resolve`], but remembers the answer in `cache_file` for as long as nothing
+/// that could change it has changed: `$RUSTC`, `PATH`, the rustup toolchain choice,
+/// the compilers found, and the chosen compiler's sysroot.
+pub fn resolve_cached(target: &str, cache_file: &Path) -> Result<Toolchain, ToolchainError> {
+    let key = cache_key(target);
+    if let Some(toolchain) = read_cache(cache_file, &key) {
+        return Ok(toolchain);
+    }
+    let toolchain = resolve(target)?;
+    let entry = CacheEntry { key, sysroot_stamp: stamp(&toolchain.sysroot.join("lib/rustlib")), toolchain };
+    if let Ok(json) = serde_json::to_vec(&entry) {
+        // A cache that cannot be written only costs time next run.
+        let _ = crate::fsutil::write_atomic(cache_file, &json);
+    }
+    Ok(entry.toolchain)
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    key: String,
+    sysroot_stamp: String,
+    toolchain: Toolchain,
+}
+
+fn read_cache(cache_file: &Path, key: &str) -> Option<Toolchain> {
+    let entry: CacheEntry = serde_json::from_slice(&std::fs::read(cache_file).ok()?).ok()?;
+    let fresh = entry.key == key
+        && entry.sysroot_stamp == stamp(&entry.toolchain.sysroot.join("lib/rustlib"))
+        && entry.toolchain.rustc.exists();
+    fresh.then_some(entry.toolchain)
+}
+
+/// Everything outside the sysroot that decides which toolchain [`resolve`] picks.
+fn cache_key(target: &str) -> String {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
+        .unwrap_or_default();
+    let compilers: Vec<String> = rustc_paths().iter().map(|p| format!("{}@{}", p.display(), stamp(p))).collect();
+    format!(
+        "{target}|{}|{}|{}|{}|{}",
+        var("RUSTC"),
+        var("PATH"),
+        var("RUSTUP_TOOLCHAIN"),
+        stamp(&rustup_home.join("settings.toml")),
+        compilers.join(",")
+    )
+}
+
+/// A file's or directory's modification time and size, or "-" if it is missing.
+fn stamp(path: &Path) -> String {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos(), m.len())))
+        .map_or_else(|| "-".to_string(), |(t, len)| format!("{t}:{len}"))
 }
 
 /// `$RUSTC` first, then every `rustc` on `PATH`, without duplicates.
@@ -157,14 +227,15 @@ fn rustc_paths() -> Vec<PathBuf> {
 
 /// Asks one `rustc` about itself and the target.
 fn inspect(rustc: &Path, target: &str) -> Option<Candidate> {
-    let verbose = run(rustc, &["-vV"])?;
-    let host = verbose.lines().find_map(|l| l.strip_prefix("host: "))?.to_string();
-    let version = verbose.lines().next()?.to_string();
-    let sysroot = PathBuf::from(run(rustc, &["--print", "sysroot"])?.trim());
+    let version = run(rustc, &["-V"])?.trim().to_string();
+    let printed = run(rustc, &["--print", "sysroot", "--print", "host-tuple", "--print", "target-list"])?;
+    let mut lines = printed.lines();
+    let sysroot = PathBuf::from(lines.next()?.trim());
+    let host = lines.next()?.trim().to_string();
+    let knows_target = lines.any(|t| t == target);
     let libdir = sysroot.join("lib/rustlib").join(target).join("lib");
     let installed = has_core(&libdir);
     let library = sysroot.join("lib/rustlib/src/rust/library");
-    let knows_target = run(rustc, &["--print", "target-list"])?.lines().any(|t| t == target);
     let library_src = (knows_target && library.join("core/Cargo.toml").is_file()).then_some(library);
     Some(Candidate { rustc: rustc.to_path_buf(), version, sysroot, host, installed, library_src })
 }
@@ -209,6 +280,7 @@ mod tests {
             version: "rustc 1.96.0".into(),
             std: StdSource::BuildStd { library: "/usr/lib/rustlib/src/rust/library".into() },
             linker: Linker::GnuLd("/usr/bin/arm-none-eabi-ld".into()),
+            sysroot: "/usr".into(),
         };
         assert_eq!(t.cargo_args(), ["-Zbuild-std=core", "-Zbuild-std-features=compiler-builtins-mem"]);
         assert!(t.cargo_env().contains(&("RUSTC_BOOTSTRAP", "1".into())));
@@ -223,10 +295,25 @@ mod tests {
             version: String::new(),
             std: StdSource::Installed,
             linker: Linker::Builtin,
+            sysroot: PathBuf::new(),
         };
         assert!(t.cargo_args().is_empty());
         assert_eq!(t.cargo_env(), [("RUSTC", "rustc".to_string())]);
         assert!(t.linker.rustc_flags().is_empty());
+    }
+
+    #[test]
+    fn the_cache_answers_until_something_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("toolchain.json");
+        let fresh = resolve_cached("thumbv7m-none-eabi", &cache).unwrap();
+        assert!(cache.is_file());
+        assert_eq!(resolve_cached("thumbv7m-none-eabi", &cache).unwrap(), fresh);
+        let mut entry: CacheEntry = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        entry.key.push_str("|changed");
+        entry.toolchain.version = "stale".into();
+        std::fs::write(&cache, serde_json::to_vec(&entry).unwrap()).unwrap();
+        assert_eq!(resolve_cached("thumbv7m-none-eabi", &cache).unwrap(), fresh, "a changed key is not trusted");
     }
 
     #[test]

@@ -64,7 +64,9 @@ impl fmt::Display for BootOutcome {
             BootOutcome::Installed { security_counter } => {
                 write!(f, "installed a new image (security counter {security_counter}) permanently")
             }
-            BootOutcome::Reverted => f.write_str("the trial image did not confirm itself: reverted to the previous image"),
+            BootOutcome::Reverted => {
+                f.write_str("the trial image did not confirm itself: reverted to the previous image")
+            }
             BootOutcome::Refused(reason) => write!(f, "refused the candidate image: {reason}"),
             BootOutcome::Restored => f.write_str("the primary image was invalid: restored the previous image"),
         }
@@ -134,7 +136,10 @@ impl<E: fmt::Debug> fmt::Display for BootError<E> {
         match self {
             BootError::Flash(error) => write!(f, "flash operation failed: {error:?}"),
             BootError::NoBootableImage(reason) => {
-                write!(f, "no bootable image: the primary image is invalid ({reason}) and no valid previous image exists")
+                write!(
+                    f,
+                    "no bootable image: the primary image is invalid ({reason}) and no valid previous image exists"
+                )
             }
             BootError::WriteSizeMismatch { layout, flash } => write!(
                 f,
@@ -156,6 +161,14 @@ impl<E: fmt::Debug> std::error::Error for BootError<E> {}
 enum Verdict {
     Install(Swap),
     Refuse(Rejection),
+}
+
+/// Where the boot procedure goes after a step.
+enum Next {
+    /// Boot now.
+    Boot(BootDecision),
+    /// Carry on with this state; report this outcome unless a later step has another.
+    Continue(Snapshot, BootOutcome),
 }
 
 /// Decides what boots, and installs, reverts or restores images on the way.
@@ -187,42 +200,56 @@ impl<'a> BootLoader<'a> {
     ) -> Result<BootDecision, BootError<F::Error>> {
         self.check_setup::<F>(buf)?;
         let store = StateStore::new(self.layout.state_area());
-        let mut outcome = BootOutcome::Normal;
         let mut snapshot = store.load(flash)?;
+        let mut outcome = BootOutcome::Normal;
         if let Phase::Swapping { swap, steps_done } = snapshot.state.phase {
             snapshot = self.run_swap(flash, &store, &snapshot, swap, steps_done, buf)?;
             outcome = finished(&swap);
         }
-        match snapshot.state.phase {
+        let (snapshot, outcome) = match snapshot.state.phase {
             Phase::ReadyForTrial { security_counter, .. } => {
                 return self.start_trial(flash, &store, &snapshot, security_counter);
             }
             Phase::Trial { units, .. } => {
                 // The trial image was started at an earlier boot and did not confirm itself.
                 let revert = Swap { direction: Direction::Revert, kind: InstallKind::Test, units, security_counter: 0 };
-                snapshot = self.start_swap(flash, &store, &snapshot, revert, buf)?;
-                outcome = BootOutcome::Reverted;
+                (self.start_swap(flash, &store, &snapshot, revert, buf)?, BootOutcome::Reverted)
             }
-            Phase::Pending(kind) => match self.consider(flash, validator, &snapshot, kind)? {
-                Verdict::Install(swap) => {
-                    snapshot = self.start_swap(flash, &store, &snapshot, swap, buf)?;
-                    if let Phase::ReadyForTrial { security_counter, .. } = snapshot.state.phase {
-                        return self.start_trial(flash, &store, &snapshot, security_counter);
-                    }
-                    outcome = finished(&swap);
-                }
-                Verdict::Refuse(reason) => {
-                    store.refuse(flash, &snapshot, reason)?;
-                    snapshot = store.load(flash)?;
-                    outcome = BootOutcome::Refused(reason);
-                }
+            Phase::Pending(kind) => match self.handle_pending(flash, validator, &store, &snapshot, kind, buf)? {
+                Next::Boot(decision) => return Ok(decision),
+                Next::Continue(snapshot, outcome) => (snapshot, outcome),
             },
-            Phase::Idle | Phase::Swapping { .. } => {}
+            Phase::Idle | Phase::Swapping { .. } => (snapshot, outcome),
+        };
+        match self.check_primary(flash, validator, &store, &snapshot, buf)? {
+            PrimaryState::Restored => Ok(self.decision(BootOutcome::Restored)),
+            PrimaryState::Valid => Ok(self.decision(outcome)),
         }
-        if self.check_primary(flash, validator, &store, &snapshot, buf)? == PrimaryState::Restored {
-            outcome = BootOutcome::Restored;
+    }
+
+    /// Installs or refuses the pending candidate.
+    fn handle_pending<F: NorFlash, V: ImageValidator>(
+        &self,
+        flash: &mut F,
+        validator: &mut V,
+        store: &StateStore,
+        snapshot: &Snapshot,
+        kind: InstallKind,
+        buf: &mut [u8],
+    ) -> Result<Next, BootError<F::Error>> {
+        match self.consider(flash, validator, snapshot, kind)? {
+            Verdict::Install(swap) => {
+                let installed = self.start_swap(flash, store, snapshot, swap, buf)?;
+                if let Phase::ReadyForTrial { security_counter, .. } = installed.state.phase {
+                    return Ok(Next::Boot(self.start_trial(flash, store, &installed, security_counter)?));
+                }
+                Ok(Next::Continue(installed, finished(&swap)))
+            }
+            Verdict::Refuse(reason) => {
+                store.refuse(flash, snapshot, reason)?;
+                Ok(Next::Continue(store.load(flash)?, BootOutcome::Refused(reason)))
+            }
         }
-        Ok(self.decision(outcome))
     }
 
     /// Records that the trial image starts now, and boots it.

@@ -217,7 +217,7 @@ impl fmt::Display for LayoutError {
             ),
             LayoutError::SectorTooSmall { region, sector, multiple } => write!(
                 f,
-                "the {region} holds the {} sector at {}, but sectors used by the boot core must be multiples of \
+                "the {region} holds a sector of {} at {}, but sectors used by the boot core must be multiples of \
                  {multiple} bytes",
                 Size(sector.size),
                 Addr(sector.start as u64)
@@ -533,7 +533,12 @@ const fn check_region(
     Ok(())
 }
 
-const fn check_boundary(geometry: &Geometry<'_>, address: u64, region: RegionName, edge: Edge) -> Result<(), LayoutError> {
+const fn check_boundary(
+    geometry: &Geometry<'_>,
+    address: u64,
+    region: RegionName,
+    edge: Edge,
+) -> Result<(), LayoutError> {
     if geometry.is_boundary(address) {
         return Ok(());
     }

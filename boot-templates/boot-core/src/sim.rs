@@ -121,6 +121,8 @@ pub struct SimFlash<const W: usize> {
     powered: bool,
     tear: Tear,
     rng: Rng,
+    /// Writes left before one programs a wrong bit (1 = the next one).
+    bad_write_in: Option<u64>,
 }
 
 impl<const W: usize> SimFlash<W> {
@@ -144,6 +146,7 @@ impl<const W: usize> SimFlash<W> {
             powered: true,
             tear: Tear::Partial,
             rng: Rng::new(0x5EED),
+            bad_write_in: None,
         }
     }
 
@@ -171,6 +174,13 @@ impl<const W: usize> SimFlash<W> {
     pub fn fail_after(&mut self, n: u64) {
         assert!(n > 0, "fail_after counts from 1");
         self.fail_in = Some(n);
+    }
+
+    /// Makes the `n`-th write from now (1 = the next one) leave the lowest bit of its
+    /// first byte wrong while reporting success, like a worn-out flash cell.
+    pub fn fail_to_program_after(&mut self, n: u64) {
+        assert!(n > 0, "fail_to_program_after counts from 1");
+        self.bad_write_in = Some(n);
     }
 
     /// Restores the power and cancels any pending cut.
@@ -343,6 +353,13 @@ impl<const W: usize> NorFlash for SimFlash<W> {
             Power::On => self.stats.writes += 1,
         }
         self.data[start..start + bytes.len()].copy_from_slice(bytes);
+        if let Some(left) = self.bad_write_in.as_mut() {
+            *left -= 1;
+            if *left == 0 {
+                self.bad_write_in = None;
+                self.data[start] ^= 1;
+            }
+        }
         Ok(())
     }
 }

@@ -176,6 +176,28 @@ pub enum LastUpdate {
     Refused(Rejection),
 }
 
+impl fmt::Display for LastUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LastUpdate::None => f.write_str("none yet"),
+            LastUpdate::Installed => f.write_str("installed permanently"),
+            LastUpdate::Confirmed => f.write_str("installed and confirmed"),
+            LastUpdate::Reverted => f.write_str("reverted: the new image did not confirm itself"),
+            LastUpdate::Restored => f.write_str("the previous image was restored: the installed one was invalid"),
+            LastUpdate::Refused(reason) => write!(f, "refused: {reason}"),
+        }
+    }
+}
+
+impl fmt::Display for InstallKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InstallKind::Test => "test",
+            InstallKind::Permanent => "permanent",
+        })
+    }
+}
+
 /// The whole boot state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BootState {
@@ -281,7 +303,8 @@ impl BootState {
     }
 
     fn confirm(&mut self) {
-        if let Phase::Trial { units, security_counter } | Phase::ReadyForTrial { units, security_counter } = self.phase {
+        if let Phase::Trial { units, security_counter } | Phase::ReadyForTrial { units, security_counter } = self.phase
+        {
             self.raise_counter(security_counter);
             self.backup_units = Some(units);
             self.last = LastUpdate::Confirmed;
@@ -296,33 +319,23 @@ impl BootState {
         }
     }
 
-    /// The records that recreate this state in a fresh page, and how many there are.
-    fn snapshot(&self) -> ([Record; SNAPSHOT_RECORDS as usize], usize) {
-        let mut records = [Record::Confirmed; SNAPSHOT_RECORDS as usize];
-        let mut count = 0;
-        let mut push = |record| {
-            records[count] = record;
-            count += 1;
-        };
-        if self.installed_counter > 0 {
-            push(Record::Counter(self.installed_counter));
-        }
-        if let Some(units) = self.backup_units {
-            push(Record::Backup(units));
-        }
-        if self.last != LastUpdate::None {
-            push(Record::Last(self.last));
-        }
-        match self.phase {
-            Phase::Idle => {}
-            Phase::Pending(kind) => push(Record::Pending(kind)),
-            Phase::Swapping { swap, .. } => push(Record::Swap(swap)),
+    /// The records that recreate this state in a fresh page.
+    fn snapshot(&self) -> [Option<Record>; SNAPSHOT_RECORDS as usize] {
+        let phase = match self.phase {
+            Phase::Idle => None,
+            Phase::Pending(kind) => Some(Record::Pending(kind)),
+            Phase::Swapping { swap, .. } => Some(Record::Swap(swap)),
             Phase::ReadyForTrial { units, security_counter } => {
-                push(Record::Trial { units, security_counter, started: false });
+                Some(Record::Trial { units, security_counter, started: false })
             }
-            Phase::Trial { units, security_counter } => push(Record::Trial { units, security_counter, started: true }),
-        }
-        (records, count)
+            Phase::Trial { units, security_counter } => Some(Record::Trial { units, security_counter, started: true }),
+        };
+        [
+            (self.installed_counter > 0).then_some(Record::Counter(self.installed_counter)),
+            self.backup_units.map(Record::Backup),
+            (self.last != LastUpdate::None).then_some(Record::Last(self.last)),
+            phase,
+        ]
     }
 }
 
@@ -473,31 +486,36 @@ enum Slot {
     Torn,
 }
 
-/// Classifies the bytes of one record slot.
+/// Classifies the bytes of one record slot (at least 16 bytes).
 fn classify(bytes: &[u8], erased: Erased) -> Slot {
     if erased.is_erased(bytes) {
         return Slot::Erased;
     }
-    let mut payload = [0; PAYLOAD];
-    payload.copy_from_slice(&bytes[..PAYLOAD]);
-    let complement = &bytes[PAYLOAD..2 * PAYLOAD];
+    let Some((payload, rest)) = bytes.split_first_chunk::<PAYLOAD>() else { return Slot::Torn };
+    let Some(complement) = rest.first_chunk::<PAYLOAD>() else { return Slot::Torn };
     if payload.iter().zip(complement).any(|(p, c)| *p != !*c) {
         return Slot::Torn;
     }
-    match Record::decode(&payload) {
+    match Record::decode(payload) {
         Some(record) => Slot::Valid(record),
         None => Slot::Torn,
     }
 }
 
-/// Writes the record's bytes (payload, complement, erased padding) into `out`.
+/// Writes the record's bytes (payload, complement, erased padding) into `out` (at least
+/// 16 bytes).
 fn encode_slot(record: Record, erased: Erased, out: &mut [u8]) {
     let payload = record.encode();
+    let complement = payload.map(|byte| !byte);
     out.fill(erased.byte());
-    out[..PAYLOAD].copy_from_slice(&payload);
-    for (c, p) in out[PAYLOAD..2 * PAYLOAD].iter_mut().zip(payload) {
-        *c = !p;
+    for (byte, value) in out.iter_mut().zip(payload.iter().chain(&complement)) {
+        *byte = *value;
     }
+}
+
+/// The record size for the flash driver `F`: a constant once `F` is known.
+const fn record_of<F: NorFlash>() -> u32 {
+    record_size(F::WRITE_SIZE as u32)
 }
 
 /// A buffer aligned for any flash driver that reads words from the source.
@@ -610,21 +628,20 @@ impl StateStore {
     pub fn load<F: NorFlash>(&self, flash: &mut F) -> Result<Snapshot, F::Error> {
         const { Self::check_flash::<F>() };
         const { Self::check_writes::<F>() };
-        let record = record_size(F::WRITE_SIZE as u32);
-        let Some((index, seq)) = self.current_page(flash, record)? else {
+        let Some((index, seq)) = self.current_page(flash)? else {
             return Ok(Snapshot { state: BootState::default(), page: None });
         };
-        let gap = self.find_gap(flash, index, record)?;
-        let steps = self.count_steps(flash, index, gap, record, F::WRITE_SIZE as u32)?;
-        let state = self.fold(flash, index, gap, steps, record)?;
+        let gap = self.find_gap(flash, index)?;
+        let steps = self.count_steps(flash, index, gap)?;
+        let state = self.fold(flash, index, gap, steps)?;
         Ok(Snapshot { state, page: Some(Page { index, seq, gap, steps }) })
     }
 
     /// The valid page with the highest sequence number, if any.
-    fn current_page<F: ReadNorFlash>(&self, flash: &mut F, record: u32) -> Result<Option<(u32, u32)>, F::Error> {
+    fn current_page<F: NorFlash>(&self, flash: &mut F) -> Result<Option<(u32, u32)>, F::Error> {
         let mut best: Option<(u32, u32)> = None;
         for index in 0..2 {
-            if let Slot::Valid(Record::Header { seq }) = self.read_slot(flash, index, 0, record)? {
+            if let Slot::Valid(Record::Header { seq }) = self.read_slot(flash, index, 0)? {
                 if best.is_none_or(|(_, best_seq)| seq > best_seq) {
                     best = Some((index, seq));
                 }
@@ -633,7 +650,8 @@ impl StateStore {
         Ok(best)
     }
 
-    fn read_slot<F: ReadNorFlash>(&self, flash: &mut F, page: u32, slot: u32, record: u32) -> Result<Slot, F::Error> {
+    fn read_slot<F: NorFlash>(&self, flash: &mut F, page: u32, slot: u32) -> Result<Slot, F::Error> {
+        let record = record_of::<F>();
         let mut bytes = [0; MAX_RECORD];
         let bytes = &mut bytes[..record as usize];
         flash.read(self.page_offset(page) + slot * record, bytes)?;
@@ -641,10 +659,10 @@ impl StateStore {
     }
 
     /// The first erased record slot after the header.
-    fn find_gap<F: ReadNorFlash>(&self, flash: &mut F, page: u32, record: u32) -> Result<u32, F::Error> {
-        let slots = self.area.page_size / record;
+    fn find_gap<F: NorFlash>(&self, flash: &mut F, page: u32) -> Result<u32, F::Error> {
+        let slots = self.area.page_size / record_of::<F>();
         for slot in 1..slots {
-            if self.read_slot(flash, page, slot, record)? == Slot::Erased {
+            if self.read_slot(flash, page, slot)? == Slot::Erased {
                 return Ok(slot);
             }
         }
@@ -652,15 +670,9 @@ impl StateStore {
     }
 
     /// The number of programmed progress words, stopping at the gap.
-    fn count_steps<F: ReadNorFlash>(
-        &self,
-        flash: &mut F,
-        page: u32,
-        gap: u32,
-        record: u32,
-        word: u32,
-    ) -> Result<u32, F::Error> {
-        let limit = (gap + 1) * record;
+    fn count_steps<F: NorFlash>(&self, flash: &mut F, page: u32, gap: u32) -> Result<u32, F::Error> {
+        let word = F::WRITE_SIZE as u32;
+        let limit = (gap + 1) * record_of::<F>();
         let mut steps = 0;
         let mut bytes = [0; MAX_RECORD];
         let bytes = &mut bytes[..word as usize];
@@ -675,17 +687,10 @@ impl StateStore {
     }
 
     /// Replays the records of a page.
-    fn fold<F: ReadNorFlash>(
-        &self,
-        flash: &mut F,
-        page: u32,
-        gap: u32,
-        steps: u32,
-        record: u32,
-    ) -> Result<BootState, F::Error> {
+    fn fold<F: NorFlash>(&self, flash: &mut F, page: u32, gap: u32, steps: u32) -> Result<BootState, F::Error> {
         let mut state = BootState::default();
         for slot in 1..gap {
-            if let Slot::Valid(found) = self.read_slot(flash, page, slot, record)? {
+            if let Slot::Valid(found) = self.read_slot(flash, page, slot)? {
                 state.apply(found, steps);
             }
         }
@@ -694,9 +699,10 @@ impl StateStore {
     }
 
     /// Records `record`: appended to the current page if it fits, otherwise the new
-    /// state is rewritten into the other page.
+    /// state is rewritten into the other page. Never called while a swap is unfinished
+    /// (callers check the phase): a rewrite would drop the swap's progress words.
     fn append<F: NorFlash>(&self, flash: &mut F, snapshot: &Snapshot, record: Record) -> Result<(), F::Error> {
-        let size = record_size(F::WRITE_SIZE as u32);
+        let size = record_of::<F>();
         if let Some(page) = snapshot.page {
             let progress_start = self.area.page_size - page.steps * F::WRITE_SIZE as u32;
             if (page.gap + 2) * size <= progress_start {
@@ -712,21 +718,27 @@ impl StateStore {
     }
 
     /// Writes `state` into the other page: erase it, write the records, then the header.
-    pub(crate) fn rewrite<F: NorFlash>(&self, flash: &mut F, snapshot: &Snapshot, state: &BootState) -> Result<(), F::Error> {
-        let size = record_size(F::WRITE_SIZE as u32) as usize;
+    pub(crate) fn rewrite<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        snapshot: &Snapshot,
+        state: &BootState,
+    ) -> Result<(), F::Error> {
+        let size = record_of::<F>() as usize;
         let (index, seq) = match snapshot.page {
             Some(page) => (1 - page.index, page.seq.wrapping_add(1)),
             None => (0, 1),
         };
         let offset = self.page_offset(index);
         flash.erase(offset, offset + self.area.page_size)?;
-        let (records, count) = state.snapshot();
-        if count > 0 {
-            let mut bytes = Aligned([0; MAX_RECORD * SNAPSHOT_RECORDS as usize]);
-            for (record, out) in records[..count].iter().zip(bytes.0.chunks_exact_mut(size)) {
-                encode_slot(*record, self.area.erased, out);
-            }
-            flash.write(offset + size as u32, &bytes.0[..count * size])?;
+        let mut bytes = Aligned([0; MAX_RECORD * SNAPSHOT_RECORDS as usize]);
+        let mut len = 0;
+        for (record, out) in state.snapshot().into_iter().flatten().zip(bytes.0.chunks_exact_mut(size)) {
+            encode_slot(record, self.area.erased, out);
+            len += size;
+        }
+        if let Some(records @ [_, ..]) = bytes.0.get(..len) {
+            flash.write(offset + size as u32, records)?;
         }
         let mut header = Aligned([0; MAX_RECORD]);
         encode_slot(Record::Header { seq }, self.area.erased, &mut header.0[..size]);
@@ -734,9 +746,14 @@ impl StateStore {
     }
 
     /// Programs progress word `step` of the current page.
-    pub(crate) fn mark_step<F: NorFlash>(&self, flash: &mut F, page: &Page, step: u32) -> Result<(), StateError<F::Error>> {
+    pub(crate) fn mark_step<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        page: &Page,
+        step: u32,
+    ) -> Result<(), StateError<F::Error>> {
         let word = F::WRITE_SIZE as u32;
-        let limit = (page.gap + 1) * record_size(word);
+        let limit = (page.gap + 1) * record_of::<F>();
         let position = self.area.page_size.checked_sub((step + 1) * word).filter(|&p| p >= limit);
         let Some(position) = position else { return Err(StateError::Full) };
         let bytes = Aligned([self.area.erased.programmed(); MAX_RECORD]);
@@ -776,17 +793,32 @@ impl StateStore {
     }
 
     /// Records the refusal of the pending candidate.
-    pub(crate) fn refuse<F: NorFlash>(&self, flash: &mut F, snapshot: &Snapshot, reason: Rejection) -> Result<(), F::Error> {
+    pub(crate) fn refuse<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        snapshot: &Snapshot,
+        reason: Rejection,
+    ) -> Result<(), F::Error> {
         self.append(flash, snapshot, Record::Refused(reason))
     }
 
     /// Records that the installed security counter is at least `counter`.
-    pub(crate) fn raise_counter<F: NorFlash>(&self, flash: &mut F, snapshot: &Snapshot, counter: u32) -> Result<(), F::Error> {
+    pub(crate) fn raise_counter<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        snapshot: &Snapshot,
+        counter: u32,
+    ) -> Result<(), F::Error> {
         self.append(flash, snapshot, Record::Counter(counter))
     }
 
     /// Starts `swap` in a fresh page, keeping the security counter and the last outcome.
-    pub(crate) fn start_swap<F: NorFlash>(&self, flash: &mut F, snapshot: &Snapshot, swap: Swap) -> Result<(), F::Error> {
+    pub(crate) fn start_swap<F: NorFlash>(
+        &self,
+        flash: &mut F,
+        snapshot: &Snapshot,
+        swap: Swap,
+    ) -> Result<(), F::Error> {
         let state = BootState {
             installed_counter: snapshot.state.installed_counter,
             backup_units: None,

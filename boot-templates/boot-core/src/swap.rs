@@ -110,14 +110,14 @@ impl SwapPlan {
         flash.erase(step.destination, step.destination + self.unit)?;
         let mut done = 0;
         while done < self.unit {
-            let len = (buf.len() as u32).min(self.unit - done);
-            let chunk = &mut buf[..len as usize];
+            let len = buf.len().min((self.unit - done) as usize);
+            let chunk = &mut buf[..len];
             flash.read(step.source + done, chunk)?;
             if !self.erased.is_erased(chunk) {
                 flash.write(step.destination + done, chunk)?;
                 self.verify(flash, step.destination + done, chunk)?;
             }
-            done += len;
+            done += len as u32;
         }
         Ok(())
     }
@@ -128,7 +128,7 @@ impl SwapPlan {
         let piece = bytes.len() / F::READ_SIZE * F::READ_SIZE;
         for (index, want) in expected.chunks(piece).enumerate() {
             let at = offset + (index * piece) as u32;
-            let got = &mut bytes[..want.len()];
+            let Some(got) = bytes.get_mut(..want.len()) else { return Err(BootError::Verify { address: at }) };
             flash.read(at, got)?;
             if got != want {
                 return Err(BootError::Verify { address: self.flash_base + at });

@@ -43,7 +43,7 @@ impl<'a> RamFlash<'a> {
     ///
     /// A region larger than 4 GiB is cut to the first 4 GiB - 4 KiB.
     pub fn new(region: &'a mut [u8], erased: u8) -> Self {
-        let max = u32::MAX as usize + 1 - SECTOR_SIZE;
+        let max = (u32::MAX - (SECTOR_SIZE as u32 - 1)) as usize;
         let len = region.len().min(max);
         RamFlash { base: region.as_mut_ptr(), capacity: len as u32, erased, _region: PhantomData }
     }

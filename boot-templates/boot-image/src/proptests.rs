@@ -26,9 +26,13 @@ fn walk(mut bytes: &[u8], layout: &ImageLayout) -> usize {
     count
 }
 
+/// The signed sample image and its key, made once: signing is slow in debug builds.
 fn valid_image() -> (Vec<u8>, [u8; 32]) {
-    let key = TestKey::new(1);
-    (signed_image(&key), key.public())
+    static IMAGE: std::sync::LazyLock<(Vec<u8>, [u8; 32])> = std::sync::LazyLock::new(|| {
+        let key = TestKey::new(1);
+        (signed_image(&key), key.public())
+    });
+    IMAGE.clone()
 }
 
 proptest! {
@@ -69,6 +73,12 @@ proptest! {
         let (image, key) = valid_image();
         prop_assert!(!exercise(&image[..len], &key));
     }
+
+}
+
+proptest! {
+    // Every case verifies a signature in full, which is slow in debug builds.
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn bytes_after_the_image_do_not_matter(tail in proptest::collection::vec(any::<u8>(), 0..64)) {

@@ -30,6 +30,8 @@ const ICSR_PENDSVCLR_PENDSTCLR: u32 = (1 << 27) | (1 << 25);
 
 #[entry]
 fn main() -> ! {
+    #[cfg(feature = "kinetis-ftfe")]
+    disable_kinetis_watchdog();
     let app = addr_of!(__boot_app_start) as u32;
     // SAFETY: the app region is readable flash; its first two words are its initial
     // stack pointer and reset vector.
@@ -103,6 +105,26 @@ unsafe fn start(stack: u32, reset: u32) -> ! {
         reset = in(reg) reset,
         options(noreturn, nomem, nostack),
     )
+}
+
+/// The Kinetis K64 watchdog runs from reset and resets the chip within a fraction of a
+/// second; Mbed OS's start-up code turns it off, and so does this. `ALLOWUPDATE` stays
+/// set, so the app can still configure and enable it.
+#[cfg(feature = "kinetis-ftfe")]
+fn disable_kinetis_watchdog() {
+    const WDOG_STCTRLH: *mut u16 = 0x4005_2000 as *mut u16;
+    const WDOG_UNLOCK: *mut u16 = 0x4005_200E as *mut u16;
+    // STCTRLH with WDOGEN clear: WAITEN, STOPEN, ALLOWUPDATE, CLKSRC and bit 8 as at reset.
+    const STCTRLH_DISABLED: u16 = 0x01D2;
+    cortex_m::interrupt::free(|_| {
+        // SAFETY: the unlock sequence and the write must follow each other within 20 bus
+        // clocks, with interrupts off; these are the K64's WDOG registers.
+        unsafe {
+            core::ptr::write_volatile(WDOG_UNLOCK, 0xC520);
+            core::ptr::write_volatile(WDOG_UNLOCK, 0xD928);
+            core::ptr::write_volatile(WDOG_STCTRLH, STCTRLH_DISABLED);
+        }
+    });
 }
 
 /// The Kinetis flash configuration field, at 0x400-0x40F, which the chip reads at reset.
