@@ -6,7 +6,7 @@
 //! workspace) and keep their build directories between runs, so only the first run
 //! builds `core` and the bootloader from scratch.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
@@ -32,7 +32,11 @@ fn cargo_boot() -> Command {
 
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("cargo-boot runs");
-    eprintln!("--- {command:?}\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!(
+        "--- {command:?}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -40,15 +44,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Creates `<tmp>/cargo-boot-flash-e2e/<name>` for `board` (afresh) and builds it.
-fn create(name: &str, board: &str) -> Project {
+/// Creates `<tmp>/cargo-boot-flash-e2e/<name>` for `board` (afresh) and builds it into
+/// `target-<target>` beside it.
+fn create(name: &str, board: &str, target: &str) -> Project {
     let root = std::env::temp_dir().join("cargo-boot-flash-e2e");
     let dir = root.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&root).unwrap();
     let created = run(cargo_boot().current_dir(&root).args(["new", "--board", board, name]));
     assert!(created.status.success(), "cargo boot new failed");
-    let project = Project { dir, target_dir: root.join(format!("target-{name}")), name: name.to_string() };
+    let project = Project { dir, target_dir: root.join(format!("target-{target}")), name: name.to_string() };
     let built = run(cargo_boot().current_dir(&project.dir).arg("build").env("CARGO_TARGET_DIR", &project.target_dir));
     assert!(built.status.success(), "cargo boot build failed");
     project
@@ -64,7 +69,7 @@ fn project(board: &'static str) -> std::sync::MutexGuard<'static, Project> {
         "qemu-an386" => (&QEMU, "vboard"),
         other => panic!("no e2e project for {other}"),
     };
-    cell.get_or_init(|| Mutex::new(create(name, board))).lock().unwrap_or_else(|e| e.into_inner())
+    cell.get_or_init(|| Mutex::new(create(name, board, name))).lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn flash(project: &Project) -> Command {
@@ -82,7 +87,10 @@ fn dry_run_on_a_seed_board_prints_the_plan_and_succeeds() {
     let stdout = text(&output.stdout);
     assert!(stdout.starts_with("flash plan for odin-w2 (flash 0x08000000-0x081fffff):"), "{stdout}");
     assert!(stdout.contains("combined (bootloader + app)  0x08000000"), "{stdout}");
-    assert!(stdout.contains(&format!("target/boot/debug/{}.bin", project.name)), "{stdout}");
+    assert!(
+        stdout.contains(&project.output_dir().join(format!("{}.bin", project.name)).display().to_string()),
+        "{stdout}"
+    );
     assert!(!stdout.contains("DHCSR"), "probe-rs' FakeProbe register log is kept out of the output: {stdout}");
     let stderr = text(&output.stderr);
     assert!(stderr.contains("STM32F439ZITx through probe-rs FakeProbe (dry run)"), "{stderr}");
@@ -138,7 +146,10 @@ fn as_cargos_runner_it_finds_the_project_from_the_elf_path() {
     assert!(output.status.success());
     let stdout = text(&output.stdout);
     assert!(stdout.contains("flash plan for odin-w2"), "{stdout}");
-    assert!(stdout.contains(&project.output_dir().join(format!("{}.bin", project.name)).display().to_string()), "{stdout}");
+    assert!(
+        stdout.contains(&project.output_dir().join(format!("{}.bin", project.name)).display().to_string()),
+        "{stdout}"
+    );
 }
 
 /// `cargo run` with `runner = "cargo boot flash --dry-run"`: cargo builds the app,
@@ -155,10 +166,8 @@ fn cargo_run_flashes_through_the_runner() {
     let link = std::fs::read_dir(project.output_dir().join("link")).unwrap();
     let app_link = link.flatten().find(|e| e.file_name().to_string_lossy().starts_with("app-")).unwrap().path();
     std::fs::copy(app_link.join("memory.x"), project.dir.join("memory.x")).unwrap();
-    let runner = format!(
-        "target.thumbv7em-none-eabihf.runner=[{:?}, \"boot\", \"flash\", \"--dry-run\"]",
-        env!("CARGO_BIN_EXE_cargo-boot")
-    );
+    let runner =
+        format!("target.thumbv7em-none-eabihf.runner=\"{} boot flash --dry-run\"", env!("CARGO_BIN_EXE_cargo-boot"));
     let mut command = cargo_boot::cargo::cargo_command();
     command
         .current_dir(&project.dir)
@@ -198,4 +207,71 @@ fn a_virtual_board_is_flashed_into_its_flash_file() {
     let after = std::fs::read(&other).unwrap();
     assert_eq!(&after[..0x1_0000], &programmed[..0x1_0000], "bootloader region kept");
     assert_eq!(&after[0x1_0000..0x1_0000 + app.len()], &app[..]);
+}
+
+/// `cargo boot run` with the flash file, until the app exits.
+fn boot(project: &Project) -> Output {
+    let mut command = cargo_boot();
+    command.current_dir(&project.dir).env("CARGO_TARGET_DIR", &project.target_dir);
+    run(command.args(["run", "--flash-file", "--timeout", "120"]))
+}
+
+/// The virtual board as a real one: flash, reset, the app runs; the flash survives
+/// from one QEMU run to the next; a new app flashed alone runs after the old bootloader;
+/// and `cargo run` (the runner) programs and boots it.
+#[test]
+fn a_virtual_board_keeps_what_was_flashed_across_runs() {
+    if which::which(cargo_boot::qemu::QEMU_PROGRAM).is_err() {
+        eprintln!("skipped: {} is not installed", cargo_boot::qemu::QEMU_PROGRAM);
+        return;
+    }
+    // Its own project (it edits the app), sharing the build directory of `vboard`.
+    let project = create("vrun", "qemu-an386", "vboard");
+    let file = project.output_dir().join("qemu-an386.flash");
+    let _ = std::fs::remove_file(&file);
+    assert!(run(&mut flash(&project)).status.success());
+    let first = std::fs::read(&file).unwrap();
+
+    let output = boot(&project);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("vrun on qemu-an386, started by the cargo boot bootloader"));
+    assert!(text(&output.stdout).contains("systick fired 3 times"));
+    assert!(text(&output.stderr).contains("Saved the flash to"), "{}", text(&output.stderr));
+
+    // A new build is not on the board until it is flashed: the next run boots the flash.
+    let main = project.dir.join("src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, source.replace("started by the cargo boot bootloader", "v2, started by the bootloader"))
+        .unwrap();
+    assert!(run(cargo_boot().current_dir(&project.dir).arg("build").env("CARGO_TARGET_DIR", &project.target_dir))
+        .status
+        .success());
+    let output = boot(&project);
+    assert!(text(&output.stdout).contains("vrun on qemu-an386, started by the cargo boot bootloader"));
+
+    // Only the new app is flashed: the bootloader region stays byte for byte.
+    assert!(run(flash(&project).args(["--no-build", "--app"])).status.success());
+    let second = std::fs::read(&file).unwrap();
+    assert_eq!(&second[..0x1_0000], &first[..0x1_0000], "bootloader region kept");
+    assert_ne!(&second[0x1_0000..], &first[0x1_0000..]);
+    let output = boot(&project);
+    assert!(output.status.success());
+    assert!(
+        text(&output.stdout).contains("vrun on qemu-an386, v2, started by the bootloader"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    // `cargo run`: cargo boot flash <ELF> programs the flash file and boots it.
+    std::fs::write(&main, source.replace("started by the cargo boot bootloader", "v3, from cargo run")).unwrap();
+    let elf = project.target_dir.join("thumbv7em-none-eabihf/debug/vrun");
+    let output = run(cargo_boot()
+        .current_dir("/")
+        .arg("flash")
+        .arg(&elf)
+        .env("CARGO_MANIFEST_PATH", project.dir.join("Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR"));
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("vrun on qemu-an386, v3, from cargo run"), "{}", text(&output.stdout));
+    assert_eq!(&std::fs::read(&file).unwrap()[..0x1_0000], &first[..0x1_0000], "the runner flashed the combined image");
 }

@@ -228,6 +228,8 @@ pub struct FirmwareBuild<'a> {
     pub toolchain: &'a Toolchain,
     /// The directory holding the generated `memory.x`.
     pub link_dir: &'a Path,
+    /// Extra environment for the build (the secure template's settings).
+    pub env: &'a [(String, String)],
 }
 
 impl FirmwareBuild<'_> {
@@ -272,6 +274,7 @@ impl FirmwareBuild<'_> {
         }
         command.arg("--").arg("-L").arg(self.link_dir).args(self.toolchain.linker.rustc_flags());
         command.envs(self.toolchain.cargo_env());
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command.stdout(Stdio::piped()).stderr(Stdio::inherit());
         command
     }

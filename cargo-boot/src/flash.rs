@@ -28,7 +28,7 @@ mod probe;
 mod runner;
 
 pub use file::{default_flash_file, program_flash_file, read_flash_file, FlashFileReport};
-pub use plan::{BuiltImages, Chunk, ChunkKind, FlashPlan, ProgramTarget};
+pub use plan::{BuiltImages, Chunk, ChunkKind, FlashPlan, Image, ProgramTarget};
 pub use probe::{
     choose_probe, describe_probe, program, udev_rules, ChipTarget, FlashEvent, Operation, ProbeOptions, Programmed,
 };
@@ -190,17 +190,6 @@ pub struct NamedRegion {
     pub name: &'static str,
     /// Where it is.
     pub region: Region,
-}
-
-impl std::fmt::Display for ChunkKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ChunkKind::Combined => "combined (bootloader + app)",
-            ChunkKind::Bootloader => "bootloader",
-            ChunkKind::App => "app",
-            ChunkKind::Update => "update",
-        })
-    }
 }
 
 #[cfg(test)]

@@ -106,9 +106,10 @@ impl Layout {
         };
         let app_region = Region { start: app_region_start, end: flash.end };
         let header_size = meta.header_size.unwrap_or(match meta.template {
-            // MCUboot's header is 32 bytes; padding it to the vector-table alignment
-            // keeps the app's vector table aligned (imgtool's --header-size).
-            Template::Secure => board.vector_table_align.max(0x200),
+            // MCUboot's header is 32 bytes, padded so that the app's vector table after it
+            // stays aligned (imgtool's --header-size). 0x400 fits the largest ARMv7-M
+            // table (256 vectors), which is what cortex-m-rt emits for an app without a PAC.
+            Template::Secure => board.vector_table_align.max(0x400),
             Template::Minimal => 0,
         });
         let app_start = app_region.start.checked_add(header_size).unwrap_or(u32::MAX);

@@ -29,6 +29,7 @@ pub mod metadata;
 pub mod pipeline;
 pub mod qemu;
 pub mod scaffold;
+pub mod secure;
 pub mod slots;
 pub mod serve;
 pub mod signing;

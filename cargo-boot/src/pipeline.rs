@@ -21,7 +21,7 @@ use crate::layout::Layout;
 use crate::linker::{self, Image};
 use crate::metadata::{self, BootMetadata, Template};
 use crate::toolchain::{self, Toolchain};
-use crate::{fsutil, ihex, templates};
+use crate::{fsutil, ihex, secure, templates};
 
 /// Progress of a build, for the command line to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +77,10 @@ pub struct BuildOutput {
     pub name: String,
     /// `<name>.bin`: bootloader + app, for first programming.
     pub combined: PathBuf,
-    /// `<name>_application.bin`: the app alone.
+    /// `<name>_application.bin`: the app alone (signed, with the secure template).
     pub application: PathBuf,
+    /// `update.bin`: the signed image to download into the secondary slot.
+    pub update: Option<PathBuf>,
     /// The app's ELF, as cargo built it.
     pub app_elf: PathBuf,
     /// Bootloader size in bytes.
@@ -139,23 +141,41 @@ pub fn build(selection: &CargoSelection, on_event: &mut dyn FnMut(Event)) -> Res
     let dir = project.output_dir();
     let cache = project.boot_dir().join(format!("toolchain-{}.json", board.target));
     let toolchain = toolchain::resolve_cached(&board.target, &cache)?;
-    let bootloader = bootloader_image(&project, &toolchain, &dir, on_event)?;
+    let signing = layout.slots.is_some().then(|| secure::signing_key(&project.metadata)).transpose()?;
+    if let Some(choice) = signing.as_ref().filter(|c| c.is_dev_key) {
+        on_event(Event::Warning(secure::dev_key_warning(&choice.path)));
+    }
+    let bootloader_env = match &signing {
+        Some(choice) => secure::bootloader_env(&project.metadata, &choice.key.public_key())?,
+        None => vec![],
+    };
+    let bootloader = bootloader_image(&project, &toolchain, &dir, &bootloader_env, on_event)?;
     layout.check_bootloader_fits(board, bootloader.len())?;
     let name = project.workspace.binary_name(selection)?;
     on_event(Event::Step(format!("app `{name}` at {:#010x}", layout.app_start)));
     let (app_elf, app) = build_app(&project, &toolchain, &name, &dir)?;
     layout.check_app_fits(app.len() + layout.header_size)?;
-    let application = app_image(layout, &app);
+    let (application, update) = match &signing {
+        Some(choice) => {
+            let version = secure::image_version(&project.metadata, &project.workspace.package.version.to_string())?;
+            on_event(Event::Step(format!("signing `{name}` v{version}")));
+            let signed = secure::sign_app(&app, layout, &project.metadata, &choice.key, version)?;
+            layout.check_app_fits(signed.len() as u32)?;
+            (FlatImage { base: layout.app_region.start, bytes: signed.clone() }, Some(signed))
+        }
+        None => (app_image(layout, &app), None),
+    };
     let combined = combine(layout, &bootloader, &application);
     check_chip_rules(board, &combined)?;
     let outputs = OutputSet::new(&dir, &name);
-    outputs.write(layout, &combined, &application)?;
+    outputs.write(&combined, &application, update.as_deref())?;
     Ok(BuildOutput {
         regions: usage(layout, bootloader.len(), application.len()),
         board: project.board.clone(),
         layout: project.layout.clone(),
         metadata: project.metadata.clone(),
         toolchain,
+        update: update.map(|_| outputs.update_bin.clone()),
         combined: outputs.combined_bin,
         application: outputs.application_bin,
         app_elf,
@@ -171,6 +191,7 @@ fn bootloader_image(
     project: &Project,
     toolchain: &Toolchain,
     dir: &Path,
+    env: &[(String, String)],
     on_event: &mut dyn FnMut(Event),
 ) -> Result<FlatImage> {
     if let Some(path) = &project.metadata.bootloader_img {
@@ -182,7 +203,7 @@ fn bootloader_image(
         Template::Secure => "secure",
     };
     on_event(Event::Step(format!("bootloader ({template} template, {} driver)", project.board.flash.driver.feature())));
-    build_template(project, toolchain, template, dir)
+    build_template(project, toolchain, template, dir, env)
 }
 
 /// Reads a prebuilt bootloader: .bin at the start of flash, or .hex/.elf at their addresses.
@@ -213,31 +234,47 @@ pub fn load_bootloader_img(path: &Path, board: &Board) -> Result<FlatImage> {
 /// Builds a bundled bootloader template for the board, unless the same inputs built
 /// it before: the unpacked template never changes (its directory is named after its
 /// contents), so a stamp of the inputs is enough to reuse the last result.
-fn build_template(project: &Project, toolchain: &Toolchain, template: &str, dir: &Path) -> Result<FlatImage> {
+fn build_template(
+    project: &Project,
+    toolchain: &Toolchain,
+    template: &str,
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<FlatImage> {
     let memory_x = linker::memory_x(&project.board, &project.layout, Image::Bootloader);
+    let mut features = vec![project.board.flash.driver.feature().to_string()];
+    if project.board.is_virtual() && template == "secure" {
+        features.push("log-uart".into());
+    }
     let selection = CargoSelection {
         profile: Profile::release(),
-        features: vec![project.board.flash.driver.feature().to_string()],
+        features,
         target_dir: Some(project.boot_dir().join("bootloader-build")),
         quiet: project.selection.quiet,
         ..CargoSelection::default()
     };
-    let stamp = bootloader_stamp(template, &memory_x, &selection, toolchain);
+    let stamp = bootloader_stamp(template, &memory_x, &selection, toolchain, env);
     let (bin_path, stamp_path) = (dir.join("bootloader.bin"), dir.join("bootloader.stamp"));
     if std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str()) {
         if let Ok(bytes) = std::fs::read(&bin_path) {
             return Ok(FlatImage { base: project.board.flash.base, bytes });
         }
     }
-    let image = compile_template(template, &memory_x, &selection, toolchain, dir)?;
+    let image = compile_template(template, &memory_x, &selection, toolchain, dir, env)?;
     fsutil::write_all_atomic(&[(bin_path, image.bytes.clone()), (stamp_path, stamp.into_bytes())])?;
     Ok(image)
 }
 
 /// A hash of everything a template build depends on.
-fn bootloader_stamp(template: &str, memory_x: &str, selection: &CargoSelection, toolchain: &Toolchain) -> String {
+fn bootloader_stamp(
+    template: &str,
+    memory_x: &str,
+    selection: &CargoSelection,
+    toolchain: &Toolchain,
+    env: &[(String, String)],
+) -> String {
     let inputs = format!(
-        "{}|{template}|{memory_x}|{:?}|{}|{}",
+        "{}|{template}|{memory_x}|{:?}|{env:?}|{}|{}",
         templates::content_hash(),
         selection.features,
         serde_json::to_string(toolchain).unwrap_or_default(),
@@ -252,6 +289,7 @@ fn compile_template(
     selection: &CargoSelection,
     toolchain: &Toolchain,
     dir: &Path,
+    env: &[(String, String)],
 ) -> Result<FlatImage> {
     let crate_dir = templates::unpack()?.join(template);
     let link_dir = write_link_dir(dir, "bootloader", memory_x)?;
@@ -263,6 +301,7 @@ fn compile_template(
         selection,
         toolchain,
         link_dir: &link_dir,
+        env,
     }
     .run()?;
     read_elf(&elf_path)
@@ -280,6 +319,7 @@ fn build_app(project: &Project, toolchain: &Toolchain, bin: &str, dir: &Path) ->
         selection: &project.selection,
         toolchain,
         link_dir: &link_dir,
+        env: &[],
     }
     .run()?;
     let image = read_elf(&elf_path)?;
@@ -354,6 +394,7 @@ struct OutputSet {
     application_bin: PathBuf,
     combined_hex: PathBuf,
     application_hex: PathBuf,
+    update_bin: PathBuf,
 }
 
 impl OutputSet {
@@ -363,17 +404,22 @@ impl OutputSet {
             application_bin: dir.join(format!("{name}_application.bin")),
             combined_hex: dir.join(format!("{name}.hex")),
             application_hex: dir.join(format!("{name}_application.hex")),
+            update_bin: dir.join("update.bin"),
         }
     }
 
     /// Writes all files, or none.
-    fn write(&self, _layout: &Layout, combined: &FlatImage, application: &FlatImage) -> Result<()> {
-        fsutil::write_all_atomic(&[
+    fn write(&self, combined: &FlatImage, application: &FlatImage, update: Option<&[u8]>) -> Result<()> {
+        let mut files = vec![
             (self.combined_bin.clone(), combined.bytes.clone()),
             (self.application_bin.clone(), application.bytes.clone()),
             (self.combined_hex.clone(), ihex::write(combined).into_bytes()),
             (self.application_hex.clone(), ihex::write(application).into_bytes()),
-        ])
+        ];
+        if let Some(update) = update {
+            files.push((self.update_bin.clone(), update.to_vec()));
+        }
+        fsutil::write_all_atomic(&files)
     }
 }
 

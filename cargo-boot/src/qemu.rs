@@ -341,6 +341,8 @@ struct Session<'a> {
     traps: Option<ExitTraps>,
     /// The flash as of the last time the traps looked at it.
     last_scan: Vec<u8>,
+    /// True until the CPU first stops: no code has run since `last_scan`.
+    scan_is_current: bool,
     saved_flash: SavedFlash,
     last_lines: VecDeque<String>,
 }
@@ -349,7 +351,9 @@ impl<'a> Session<'a> {
     fn new(qemu: Qemu, gdb: GdbClient, board: &'a Board, options: &'a RunOptions) -> Session<'a> {
         let traps = options.save_flash.as_ref().map(|_| ExitTraps::new(board.flash.base, &options.boot_stages));
         let saved_flash = SavedFlash::NotRequested;
-        Session { qemu, gdb, board, options, traps, last_scan: Vec::new(), saved_flash, last_lines: VecDeque::new() }
+        let last_scan = Vec::new();
+        let last_lines = VecDeque::new();
+        Session { qemu, gdb, board, options, traps, last_scan, scan_is_current: false, saved_flash, last_lines }
     }
 
     /// Writes the flash, resets the machine so that it boots from it, and sets the traps.
@@ -361,6 +365,7 @@ impl<'a> Session<'a> {
         if let Some(exit_traps) = &mut self.traps {
             exit_traps.arm(&mut self.gdb, flash).map_err(gdb_error("setting breakpoints"))?;
             self.last_scan = flash.clone();
+            self.scan_is_current = true;
         }
         Ok(())
     }
@@ -423,12 +428,13 @@ impl<'a> Session<'a> {
     /// the flash before a semihosting exit, and lets the CPU go on.
     fn on_breakpoint(&mut self) -> Result<Running> {
         let registers = self.gdb.registers().map_err(gdb_error("reading the registers"))?;
+        let scan_is_current = std::mem::take(&mut self.scan_is_current);
         let Some(exit_traps) = &self.traps else {
             self.gdb.resume().map_err(gdb_error("resuming the board"))?;
             return Ok(Running::Yes);
         };
         match exit_traps.at(registers.pc()) {
-            Some(Trap::BootStage) => self.rearm()?,
+            Some(Trap::BootStage) if !scan_is_current => self.rearm()?,
             Some(Trap::SemihostingCall) => {
                 let instruction = self.gdb.read_memory(registers.pc(), 2).map_err(gdb_error("reading code"))?;
                 if traps::is_exit_call(&registers, &instruction) {
@@ -436,7 +442,7 @@ impl<'a> Session<'a> {
                     self.save_flash(&flash, SavedFlash::Final)?;
                 }
             }
-            None => {}
+            Some(Trap::BootStage) | None => {}
         }
         self.step_and_resume()
     }
@@ -670,5 +676,22 @@ mod tests {
         let mut lines = Vec::new();
         for_each_line(&b"one\r\ntwo\n\nthree"[..], |line| lines.push(line));
         assert_eq!(lines, ["one", "two", "", "three"]);
+    }
+}
+
+#[cfg(test)]
+mod timing_probe {
+    #[test]
+    #[ignore]
+    fn time_a_flash_read() {
+        let board = crate::board::BoardDatabase::bundled().get("qemu-an386").unwrap().clone();
+        let program = which::which(super::QEMU_PROGRAM).unwrap();
+        let (_qemu, mut gdb) = super::start(&program, board.qemu.as_ref().unwrap(), &[]).unwrap();
+        let t = std::time::Instant::now();
+        let flash = gdb.read_memory(0, 0x40_0000).unwrap();
+        eprintln!("read {} in {:?}", flash.len(), t.elapsed());
+        let t = std::time::Instant::now();
+        gdb.write_memory(0, &flash).unwrap();
+        eprintln!("write in {:?}", t.elapsed());
     }
 }

@@ -27,7 +27,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -598,6 +598,8 @@ struct Shared {
     next_id: AtomicU64,
     workers: usize,
     failure: Mutex<Option<io::Error>>,
+    /// Idle connections to ourselves, see [`pin_idle_pool_threads`]; closed on stop.
+    pins: Mutex<Vec<TcpStream>>,
 }
 
 impl Shared {
@@ -607,6 +609,7 @@ impl Shared {
 
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
+            self.pins.lock().unwrap_or_else(PoisonError::into_inner).clear();
             // Each unblock wakes one `recv`, now or later: one per worker.
             for _ in 0..self.workers {
                 self.http.unblock();
@@ -684,6 +687,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             workers,
             failure: Mutex::new(None),
+            pins: Mutex::new(pin_idle_pool_threads(addr)),
         });
         let mut server = Server { shared, threads: Vec::with_capacity(workers), addr };
         for index in 0..workers {
@@ -740,6 +744,43 @@ fn listen(addr: SocketAddr, send_timeout: Option<Duration>) -> Result<TcpListene
     socket.bind(&addr.into()).map_err(listen_error)?;
     socket.listen(1024).map_err(listen_error)?;
     Ok(socket.into())
+}
+
+/// How many connection threads tiny_http 0.12 keeps waiting for connections forever.
+const TINY_HTTP_IDLE_THREADS: usize = 4;
+
+/// Opens idle connections to the server that hold tiny_http's permanently idle threads.
+///
+/// tiny_http 0.12 runs each connection on a pool thread until the connection closes.
+/// Its pool counts idle threads before they wake: when a burst of connections arrives,
+/// it queues more connections than it has idle threads, and the extra ones wait until
+/// another connection closes (with keep-alive clients, possibly forever: 100 parallel
+/// `curl` downloads on a fresh server hang this way). Once no thread is idle, the pool
+/// starts a new thread for every connection, so a burst on a fresh server is served at
+/// once. The pool's 4 idle threads may start after the first pins arrive, hence twice
+/// as many pins, spaced out.
+///
+/// What remains: threads that served a connection stay idle for 5 s, and a burst larger
+/// than the number of connections that closed in those 5 s can still wait for the next
+/// connection to close.
+// TODO(lead): owning the accept loop (tiny_http 0.12's API does not allow it) or an
+// upstream fix of its TaskPool would remove this.
+fn pin_idle_pool_threads(addr: SocketAddr) -> Vec<TcpStream> {
+    let target = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    };
+    let mut pins = Vec::with_capacity(2 * TINY_HTTP_IDLE_THREADS);
+    for _ in 0..2 * TINY_HTTP_IDLE_THREADS {
+        // Let the pool's threads start, and take each pin before the next one arrives.
+        std::thread::sleep(Duration::from_millis(3));
+        let Ok(pin) = TcpStream::connect_timeout(&target, Duration::from_secs(1)) else {
+            break;
+        };
+        pins.push(pin);
+    }
+    pins
 }
 
 /// One worker: answers requests until the server stops.

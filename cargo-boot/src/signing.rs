@@ -331,13 +331,22 @@ pub fn sign(body: &[u8], key: &SigningKey, options: &SignOptions) -> Result<Vec<
     Ok(image)
 }
 
+/// The vendor and class UUIDs of an image (`--vid`, `--cid`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageIds {
+    /// The vendor UUID.
+    pub vendor: Option<[u8; 16]>,
+    /// The device class UUID.
+    pub class: Option<[u8; 16]>,
+}
+
 /// Turns `--vid` and `--cid` into UUIDs the way imgtool does: a UUID (with dashes or
 /// as 32 hex digits) is taken as is; a vendor name becomes the UUIDv5 of that name in
 /// the DNS namespace, and a class name the UUIDv5 of the name in the vendor's UUID.
-pub fn resolve_uuids(vendor: Option<&str>, class: Option<&str>) -> Result<(Option<[u8; 16]>, Option<[u8; 16]>)> {
+pub fn resolve_uuids(vendor: Option<&str>, class: Option<&str>) -> Result<ImageIds> {
     let vendor = vendor.map(|v| parse_uuid("--vid", v, Some(uuid::Uuid::NAMESPACE_DNS))).transpose()?;
     let class = class.map(|value| parse_uuid("--cid", value, vendor)).transpose()?;
-    Ok((vendor.map(|u| u.into_bytes()), class.map(|u| u.into_bytes())))
+    Ok(ImageIds { vendor: vendor.map(uuid::Uuid::into_bytes), class: class.map(uuid::Uuid::into_bytes) })
 }
 
 fn parse_uuid(option: &'static str, value: &str, namespace: Option<uuid::Uuid>) -> Result<uuid::Uuid> {
@@ -713,13 +722,13 @@ mod tests {
     #[test]
     fn uuids_are_resolved_like_imgtool() {
         // imgtool: uuid.uuid5(uuid.NAMESPACE_DNS, "example.com"), then uuid5(vid, "sensor").
-        let (vid, cid) = resolve_uuids(Some("example.com"), Some("sensor")).unwrap();
-        assert_eq!(uuid::Uuid::from_bytes(vid.unwrap()).to_string(), "cfbff0d1-9375-5685-968c-48ce8b15ae17");
-        assert_eq!(uuid::Uuid::from_bytes(cid.unwrap()).to_string(), "57f55ecb-eaa3-5765-960e-e1e1418a661b");
-        let (vid, _) = resolve_uuids(Some("12345678-1234-5678-1234-567812345678"), None).unwrap();
-        assert_eq!(vid.unwrap()[..4], [0x12, 0x34, 0x56, 0x78]);
-        let (vid, _) = resolve_uuids(Some("0123456789abcdef0123456789ABCDEF"), None).unwrap();
-        assert_eq!(vid.unwrap()[15], 0xef);
+        let ids = resolve_uuids(Some("example.com"), Some("sensor")).unwrap();
+        assert_eq!(uuid::Uuid::from_bytes(ids.vendor.unwrap()).to_string(), "cfbff0d1-9375-5685-968c-48ce8b15ae17");
+        assert_eq!(uuid::Uuid::from_bytes(ids.class.unwrap()).to_string(), "57f55ecb-eaa3-5765-960e-e1e1418a661b");
+        let ids = resolve_uuids(Some("12345678-1234-5678-1234-567812345678"), None).unwrap();
+        assert_eq!(ids.vendor.unwrap()[..4], [0x12, 0x34, 0x56, 0x78]);
+        let ids = resolve_uuids(Some("0123456789abcdef0123456789ABCDEF"), None).unwrap();
+        assert_eq!(ids.vendor.unwrap()[15], 0xef);
     }
 
     #[test]
@@ -749,7 +758,8 @@ mod tests {
     fn inspection_lists_the_header_and_every_tlv() {
         let mut options = SignOptions::new(0x200, ImageVersion::new(1, 2, 3, 4));
         options.security_counter = Some(5);
-        (options.vendor_uuid, options.class_uuid) = resolve_uuids(Some("example.com"), Some("sensor")).unwrap();
+        let ids = resolve_uuids(Some("example.com"), Some("sensor")).unwrap();
+        (options.vendor_uuid, options.class_uuid) = (ids.vendor, ids.class);
         options.slot_size = Some(0x1000);
         options.pad = PadMode::Pad;
         let image = sign(&[7; 100], &key(), &options).unwrap();

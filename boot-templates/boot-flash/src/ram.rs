@@ -54,13 +54,15 @@ impl<'a> RamFlash<'a> {
     }
 
     fn byte(&self, offset: u32) -> u8 {
-        // SAFETY: every caller checked `offset < capacity`; the region is ours.
-        unsafe { core::ptr::read_volatile(self.base.add(offset as usize)) }
+        // SAFETY: every caller checked `offset < capacity`; the region is ours. The
+        // address is computed with `wrapping_add`: the virtual boards' region starts at
+        // address 0, where `add` would be undefined; volatile access there is allowed.
+        unsafe { core::ptr::read_volatile(self.base.wrapping_add(offset as usize)) }
     }
 
     fn set_byte(&mut self, offset: u32, value: u8) {
-        // SAFETY: every caller checked `offset < capacity`; the region is ours.
-        unsafe { core::ptr::write_volatile(self.base.add(offset as usize), value) }
+        // SAFETY: as in `byte`.
+        unsafe { core::ptr::write_volatile(self.base.wrapping_add(offset as usize), value) }
     }
 }
 

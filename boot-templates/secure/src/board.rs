@@ -1,8 +1,6 @@
 //! The board's flash driver, watchdog and sector map, chosen by the driver feature.
 
 use boot_core::SectorRun;
-#[allow(unused_imports)]
-use boot_flash::watchdog::Watchdog as _;
 
 #[cfg(not(any(feature = "stm32f4", feature = "stm32l1", feature = "kinetis-ftfe", feature = "ram")))]
 compile_error!(

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cargo_boot::board::Board;
-use cargo_boot::flash::{
-    self, BuiltImages, FlashEvent, FlashPlan, Operation, ProbeOptions, ProgramTarget, RunnerEnv,
-};
+use cargo_boot::flash::{self, BuiltImages, FlashEvent, FlashPlan, Operation, ProbeOptions, ProgramTarget, RunnerEnv};
 use cargo_boot::layout::Layout;
 use cargo_boot::pipeline::Project;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -143,7 +141,7 @@ impl Cmd {
         let plan = FlashPlan::new(&images.board, &images.layout, &images.files, &self.images.targets())?;
         print_plan(&plan);
         match images.board.is_virtual() {
-            true => self.program_virtual(&plan, &images),
+            true => self.program_virtual(&plan, &images, build),
             false => self.program_probe(&plan, &images.board),
         }
     }
@@ -168,7 +166,7 @@ impl Cmd {
 
     fn program_probe(&self, plan: &FlashPlan, board: &Board) -> anyhow::Result<()> {
         let options = self.probe.options();
-        let mut bars = FlashBars::new(options.verify);
+        let mut bars = FlashBars::new(&options);
         let programmed = {
             // probe-rs' FakeProbe prints every register access of a dry run to stdout.
             let _quiet = options.dry_run.then(SilencedStdout::new);
@@ -179,36 +177,41 @@ impl Cmd {
         match options.dry_run {
             true => status(
                 "Checked",
-                &format!("{} bytes for {}: dry run, nothing was written (connect a probe and drop --dry-run)", plan.bytes(), programmed.chip),
+                &format!(
+                    "{} bytes for {}: dry run, nothing was written (connect a probe and drop --dry-run)",
+                    plan.bytes(),
+                    programmed.chip
+                ),
             ),
             false => status("Finished", &format!("{} bytes into {}; it is running", plan.bytes(), programmed.chip)),
         }
         Ok(())
     }
 
-    fn program_virtual(&self, plan: &FlashPlan, images: &Images) -> anyhow::Result<()> {
+    /// Programs the virtual board's flash file; as cargo's runner, then boots it.
+    fn program_virtual(&self, plan: &FlashPlan, images: &Images, build: BuildArgs) -> anyhow::Result<()> {
         let path = self.flash_file.clone().unwrap_or_else(|| flash::default_flash_file(&images.dir, &images.board));
         if self.probe.dry_run {
-            status("Checked", &format!("{} bytes for {}: dry run, {} is unchanged", plan.bytes(), images.board.name, path.display()));
+            let unchanged = format!("dry run, {} is unchanged", path.display());
+            status("Checked", &format!("{} bytes for {}: {unchanged}", plan.bytes(), images.board.name));
             return Ok(());
         }
         let report = flash::program_flash_file(plan, &images.board, &path)?;
         let fresh = if report.created { " (new: the rest of flash is erased)" } else { "" };
         status("Finished", &format!("{} bytes into {}{fresh}", report.bytes, report.path.display()));
-        println!("boot it with: cargo boot run --flash-file {}", report.path.display());
-        Ok(())
+        if self.elf.is_none() {
+            eprintln!("{:>12} boot it with `cargo boot run --flash-file {}`", "", report.path.display());
+            return Ok(());
+        }
+        // `cargo run`: the virtual board runs what was just programmed, as a real one would.
+        super::run::Cmd { timeout: None, flash_file: Some(Some(report.path)), nic: Vec::new(), build }.run()
     }
 }
 
 /// Builds and returns the fresh images.
 fn built_images(build: &BuildArgs) -> anyhow::Result<Images> {
     let output = super::build::build(build)?;
-    Ok(Images {
-        files: BuiltImages::from_build(&output),
-        board: output.board,
-        layout: output.layout,
-        dir: output.dir,
-    })
+    Ok(Images { files: BuiltImages::from_build(&output), board: output.board, layout: output.layout, dir: output.dir })
 }
 
 /// The images an earlier `cargo boot build` left in `target/boot/<profile>/`.
@@ -253,8 +256,8 @@ struct FlashBars {
 }
 
 impl FlashBars {
-    fn new(verify: bool) -> FlashBars {
-        FlashBars { multi: MultiProgress::new(), bars: HashMap::new(), verify }
+    fn new(options: &ProbeOptions) -> FlashBars {
+        FlashBars { multi: MultiProgress::new(), bars: HashMap::new(), verify: options.verify }
     }
 
     fn on_event(&mut self, event: FlashEvent) {
@@ -284,9 +287,10 @@ impl FlashBars {
 
     fn bar(&mut self, operation: Operation) -> &ProgressBar {
         self.bars.entry(operation).or_insert_with(|| {
-            let style = ProgressStyle::with_template("{prefix:>12.green.bold} [{bar:30}] {bytes:>9}/{total_bytes:<9} {msg}")
-                .expect("valid template")
-                .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix:>12.green.bold} [{bar:30}] {bytes:>9}/{total_bytes:<9} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> ");
             let bar = self.multi.add(ProgressBar::new(0).with_style(style).with_prefix(label(operation)));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar

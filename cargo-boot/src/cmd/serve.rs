@@ -128,10 +128,11 @@ fn print_banner(image: &Path, artifacts: &Artifacts, addr: SocketAddr) {
     let version = manifest.version.as_deref().unwrap_or("none: not an MCUboot-format image");
     println!("Serving {}: {} bytes, version {version}", image.display(), manifest.size);
     println!("listening on {addr}");
-    for (url, note) in urls(addr) {
+    let urls = urls(addr);
+    for (url, note) in &urls {
         println!("  {url}{}{note}", serve::IMAGE_PATH);
     }
-    println!("manifest ({}):", serve::MANIFEST_PATH);
+    println!("manifest, {}{}:", urls[0].0, serve::MANIFEST_PATH);
     print!("{}", artifacts.manifest_json());
     println!("Press Ctrl-C to stop.");
 }

@@ -89,7 +89,8 @@ impl Cmd {
         let mut options = SignOptions::new(SignOptions::header_size_from(self.header_size)?, self.version);
         options.security_counter =
             self.security_counter.as_deref().map(|c| signing::parse_security_counter(c, self.version)).transpose()?;
-        (options.vendor_uuid, options.class_uuid) = signing::resolve_uuids(self.vid.as_deref(), self.cid.as_deref())?;
+        let ids = signing::resolve_uuids(self.vid.as_deref(), self.cid.as_deref())?;
+        (options.vendor_uuid, options.class_uuid) = (ids.vendor, ids.class);
         options.load_addr = self.load_addr.unwrap_or(0);
         options.slot_size = self.slot_size;
         options.pad = match (self.confirm, self.pad) {

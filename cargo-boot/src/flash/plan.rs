@@ -33,6 +33,17 @@ pub enum ChunkKind {
     Update,
 }
 
+impl std::fmt::Display for ChunkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChunkKind::Combined => "combined (bootloader + app)",
+            ChunkKind::Bootloader => "bootloader",
+            ChunkKind::App => "app",
+            ChunkKind::Update => "update",
+        })
+    }
+}
+
 /// The files a plan reads: the outputs of `cargo boot build`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltImages {

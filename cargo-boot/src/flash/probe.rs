@@ -213,8 +213,7 @@ impl ChipTarget {
 
 /// Adds a target YAML to the registry and returns the names of its chips.
 fn add_description(registry: &mut Registry, path: &Path) -> Result<Vec<String>, FlashError> {
-    let description_error =
-        |message: String| FlashError::ChipDescription { path: path.display().to_string(), message };
+    let description_error = |message: String| FlashError::ChipDescription { path: path.display().to_string(), message };
     let yaml = std::fs::read_to_string(path).map_err(|e| description_error(e.to_string()))?;
     let family = registry.add_target_family_from_yaml(&yaml).map_err(|e| description_error(e.to_string()))?;
     let variants = registry
@@ -339,7 +338,8 @@ pub fn describe_probe(info: &DebugProbeInfo) -> String {
 /// udev rules that give the logged-in user (and the `plugdev` group) access to these
 /// probes, one line per USB vendor and product id.
 pub fn udev_rules(probes: &[&DebugProbeInfo]) -> String {
-    let mut ids: Vec<(u16, u16, &str)> = probes.iter().map(|p| (p.vendor_id, p.product_id, p.identifier.as_str())).collect();
+    let mut ids: Vec<(u16, u16, &str)> =
+        probes.iter().map(|p| (p.vendor_id, p.product_id, p.identifier.as_str())).collect();
     ids.sort();
     ids.dedup_by_key(|(vid, pid, _)| (*vid, *pid));
     ids.iter()
@@ -372,11 +372,14 @@ fn open_error(info: &DebugProbeInfo, source: DebugProbeError) -> FlashError {
 
 /// Sets the speed and attaches, under reset if asked. A dry run attaches plainly: the
 /// fake probe has no reset line.
-fn attach(mut probe: Probe, probe_name: &str, chip: &ChipTarget, options: &ProbeOptions) -> Result<Session, FlashError> {
+fn attach(
+    mut probe: Probe,
+    probe_name: &str,
+    chip: &ChipTarget,
+    options: &ProbeOptions,
+) -> Result<Session, FlashError> {
     if let Some(speed) = options.speed_khz.filter(|_| !options.dry_run) {
-        probe
-            .set_speed(speed)
-            .map_err(|source| FlashError::Speed { probe: probe_name.to_string(), speed, source })?;
+        probe.set_speed(speed).map_err(|source| FlashError::Speed { probe: probe_name.to_string(), speed, source })?;
     }
     let permissions = Permissions::default();
     let result = match options.connect_under_reset && !options.dry_run {
@@ -417,9 +420,13 @@ fn commit(
 fn flash_event(event: ProgressEvent, dry_run: bool) -> Option<FlashEvent> {
     Some(match event {
         ProgressEvent::FlashLayoutReady { .. } => return None,
-        ProgressEvent::AddProgressBar { operation, total } => FlashEvent::Planned { operation: operation.into(), total },
+        ProgressEvent::AddProgressBar { operation, total } => {
+            FlashEvent::Planned { operation: operation.into(), total }
+        }
         ProgressEvent::Started(operation) => FlashEvent::Started(operation.into()),
-        ProgressEvent::Progress { operation, size, .. } => FlashEvent::Progress { operation: operation.into(), bytes: size },
+        ProgressEvent::Progress { operation, size, .. } => {
+            FlashEvent::Progress { operation: operation.into(), bytes: size }
+        }
         ProgressEvent::Failed(operation) if dry_run => FlashEvent::Skipped(operation.into()),
         ProgressEvent::Failed(operation) => FlashEvent::Failed(operation.into()),
         ProgressEvent::Finished(operation) => FlashEvent::Finished(operation.into()),

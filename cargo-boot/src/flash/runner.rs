@@ -89,7 +89,10 @@ mod tests {
         for path in ["/t/thumbv7m-none-eabi/debug/examples/blinky", "app", "debug/app"] {
             let err = runner_selection(Path::new(path), &env(), &base).unwrap_err().to_string();
             assert!(err.contains("is not a binary that cargo built for a board"), "{path}: {err}");
-            assert!(err.contains("runner = \\\"cargo boot flash\\\"") || err.contains("runner = \"cargo boot flash\""), "{err}");
+            assert!(
+                err.contains("runner = \\\"cargo boot flash\\\"") || err.contains("runner = \"cargo boot flash\""),
+                "{err}"
+            );
         }
     }
 }

@@ -7,7 +7,6 @@ use probe_rs::integration::{FakeProbe, ProbeLister};
 use probe_rs::probe::list::{Accessibility, Lister, ProbeListItem};
 use probe_rs::probe::{DebugProbe, DebugProbeError, DebugProbeInfo, DebugProbeSelector, Probe, ProbeFactory};
 
-use super::plan::Image;
 use super::*;
 use crate::board::{Board, BoardDatabase};
 use crate::layout::{Layout, Region, Slots};
@@ -18,9 +17,10 @@ fn board(name: &str) -> Board {
 
 /// The layout of a minimal-template project on `board` with `restrict_size`.
 fn layout(board: &Board, restrict_size: u32) -> Layout {
-    let package = serde_json::json!({ "boot": { "board": board.name, "restrict_size": format!("{restrict_size:#x}") } });
-    let meta = crate::metadata::read(&package, &serde_json::Value::Null, Path::new("/p/Cargo.toml"), Path::new("/p"))
-        .unwrap();
+    let package =
+        serde_json::json!({ "boot": { "board": board.name, "restrict_size": format!("{restrict_size:#x}") } });
+    let meta =
+        crate::metadata::read(&package, &serde_json::Value::Null, Path::new("/p/Cargo.toml"), Path::new("/p")).unwrap();
     Layout::new(board, &meta).unwrap()
 }
 
@@ -76,7 +76,10 @@ fn odin_w2_combined_image_goes_to_flash_base_and_erases_whole_sectors() {
     let l = layout(&odin, 0x4_0000);
     let (_dir, plan) = plan(&odin, &l, &[ProgramTarget::Combined]);
     // 0x40000 + 1200 bytes end in sector 6 (128 KiB at 0x08040000): sectors 0-6 are erased.
-    assert_eq!(spans(&plan), [(ChunkKind::Combined, 0x0800_0000, 0x4_0000 + 1200, region(0x0800_0000, 0x0806_0000), 7)]);
+    assert_eq!(
+        spans(&plan),
+        [(ChunkKind::Combined, 0x0800_0000, 0x4_0000 + 1200, region(0x0800_0000, 0x0806_0000), 7)]
+    );
     assert_eq!(plan.flash, region(0x0800_0000, 0x0820_0000));
 }
 
@@ -208,7 +211,8 @@ fn images_that_share_a_sector_are_refused() {
     let l = layout(&odin, 0x4_0000);
     let dir = tempfile::tempdir().unwrap();
     let images = built(dir.path(), &l, 1000, 1200);
-    let err = FlashPlan::new(&odin, &l, &images, &[ProgramTarget::App, ProgramTarget::Combined]).unwrap_err().to_string();
+    let err =
+        FlashPlan::new(&odin, &l, &images, &[ProgramTarget::App, ProgramTarget::Combined]).unwrap_err().to_string();
     assert!(err.contains("the combined (bootloader + app) image (erases 0x08000000-0x0805ffff) and the app image (erases 0x08040000-0x0805ffff) share flash"), "{err}");
 }
 
@@ -264,6 +268,25 @@ fn update_goes_into_the_secondary_slot_beside_the_app() {
 }
 
 #[test]
+fn updates_go_to_the_secondary_slot_that_the_secure_layout_places() {
+    for b in BoardDatabase::bundled().iter() {
+        let package = serde_json::json!({ "boot": {
+            "board": b.name, "restrict_size": format!("{:#x}", b.default_restrict_size), "template": "secure" } });
+        let meta =
+            crate::metadata::read(&package, &serde_json::Value::Null, Path::new("/p/Cargo.toml"), Path::new("/p"));
+        let l = Layout::new(b, &meta.unwrap()).unwrap_or_else(|e| panic!("{}: {e}", b.name));
+        let slots = l.slots.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let images = built(dir.path(), &l, 1000, 1200);
+        let update = ProgramTarget::Update(signed(dir.path(), 0x800));
+        let plan = FlashPlan::new(b, &l, &images, &[ProgramTarget::Combined, update]).unwrap();
+        let addresses: Vec<_> = plan.chunks.iter().map(|c| (c.image.kind, c.image.address)).collect();
+        assert_eq!(addresses, [(ChunkKind::Combined, l.flash.start), (ChunkKind::Update, slots.secondary.start)]);
+        assert!(plan.chunks[1].erases.end <= slots.secondary.end, "{}", b.name);
+    }
+}
+
+#[test]
 fn update_errors_name_the_file_and_the_fix() {
     let odin = board("odin-w2");
     let l = secure_odin_layout();
@@ -275,10 +298,18 @@ fn update_errors_name_the_file_and_the_fix() {
     let raw = dir.path().join("raw.bin");
     std::fs::write(&raw, [0u8; 64]).unwrap();
     let err = plan(raw).unwrap_err().to_string();
-    assert!(err.contains("raw.bin is not a signed image (it does not start with the MCUboot magic 0x96f3b83d)"), "{err}");
+    assert!(
+        err.contains("raw.bin is not a signed image (it does not start with the MCUboot magic 0x96f3b83d)"),
+        "{err}"
+    );
     // The secondary slot ends where flash ends: too big for one is too big for the other.
     let err = plan(signed(dir.path(), 0xE_0001)).unwrap_err().to_string();
-    assert!(err.starts_with("image of 917505 bytes at 0x08120000 does not fit the chip's flash ending at 0x08200000 (update, "), "{err}");
+    assert!(
+        err.starts_with(
+            "image of 917505 bytes at 0x08120000 does not fit the chip's flash ending at 0x08200000 (update, "
+        ),
+        "{err}"
+    );
     // A slot that ends before the end of flash names the slot.
     let mut l = l.clone();
     l.slots.as_mut().unwrap().secondary.end = 0x0816_0000;
@@ -312,9 +343,11 @@ fn dry_run_events(plan: &FlashPlan, board: &Board, options: &ProbeOptions) -> Re
 
 #[test]
 fn dry_runs_commit_on_the_real_chip_descriptions_of_the_seed_boards() {
-    for (name, restrict, chip) in
-        [("odin-w2", 0x4_0000, "STM32F439ZITx"), ("nucleo-f429zi", 0x4_0000, "STM32F429ZITx"), ("xdot", 0x8000, "STM32L151CCUx")]
-    {
+    for (name, restrict, chip) in [
+        ("odin-w2", 0x4_0000, "STM32F439ZITx"),
+        ("nucleo-f429zi", 0x4_0000, "STM32F429ZITx"),
+        ("xdot", 0x8000, "STM32L151CCUx"),
+    ] {
         let b = board(name);
         let l = layout(&b, restrict);
         let (_dir, plan) = plan(&b, &l, &[ProgramTarget::Bootloader, ProgramTarget::App]);
@@ -338,11 +371,17 @@ fn the_k64f_names_the_alternative_and_the_chip_description_option() {
     let l = layout(&k64, 0x8000);
     let (_dir, plan) = plan(&k64, &l, &[ProgramTarget::Combined]);
     let err = dry_run_events(&plan, &k64, &dry_run()).unwrap_err().to_string();
-    assert!(err.starts_with("probe-rs cannot flash the frdm-k64f: probe-rs has no built-in target for the MK64FN1M0VLL12"), "{err}");
+    assert!(
+        err.starts_with("probe-rs cannot flash the frdm-k64f: probe-rs has no built-in target for the MK64FN1M0VLL12"),
+        "{err}"
+    );
     assert!(err.contains("pyocd flash -t k64f") && err.contains("--chip-description-path"), "{err}");
     let options = ProbeOptions { chip: Some("MK64FN1M0VLL12".into()), ..dry_run() };
     let err = dry_run_events(&plan, &k64, &options).unwrap_err().to_string();
-    assert!(err.starts_with("probe-rs does not know the chip `MK64FN1M0VLL12` (frdm-k64f: probe-rs has no built-in target"), "{err}");
+    assert!(
+        err.starts_with("probe-rs does not know the chip `MK64FN1M0VLL12` (frdm-k64f: probe-rs has no built-in target"),
+        "{err}"
+    );
     assert!(err.contains("pass it with `--chip-description-path <file.yaml>`"), "{err}");
 }
 
@@ -397,7 +436,10 @@ fn the_k64f_dry_run_works_with_a_chip_description() {
     std::fs::write(&yaml, K64_DESCRIPTION).unwrap();
     let options = ProbeOptions { chip_description: Some(yaml.clone()), ..dry_run() };
     let events = dry_run_events(&plan, &k64, &options).unwrap();
-    assert_eq!(events[0], FlashEvent::Attaching { probe: "probe-rs FakeProbe (dry run)".into(), chip: "MK64FN1M0VLL12".into() });
+    assert_eq!(
+        events[0],
+        FlashEvent::Attaching { probe: "probe-rs FakeProbe (dry run)".into(), chip: "MK64FN1M0VLL12".into() }
+    );
     std::fs::write(&yaml, "name: [broken").unwrap();
     let err = dry_run_events(&plan, &k64, &options).unwrap_err().to_string();
     assert!(err.contains("MK64F12.yaml is not usable") && err.contains("target-gen arm"), "{err}");
@@ -601,6 +643,9 @@ fn a_flash_file_of_the_wrong_size_is_refused() {
     let file = dir.path().join("old.flash");
     std::fs::write(&file, [0u8; 16]).unwrap();
     let err = read_flash_file(&file, &qemu).unwrap_err().to_string();
-    assert!(err.contains("old.flash is 16 bytes, but the flash of the qemu-an385 is 4194304 bytes: delete the file"), "{err}");
+    assert!(
+        err.contains("old.flash is 16 bytes, but the flash of the qemu-an385 is 4194304 bytes: delete the file"),
+        "{err}"
+    );
     assert_eq!(read_flash_file(&dir.path().join("none.flash"), &qemu).unwrap().len(), 0x40_0000);
 }

@@ -10,10 +10,9 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// Bytes per `M` packet: its hex payload stays well under QEMU's 4096-byte packets.
-const WRITE_CHUNK: usize = 1024;
-/// Bytes per `m` request.
-const READ_CHUNK: usize = 1024;
+/// Bytes per `M` packet or `m` answer: twice as many hex digits, plus the framing, stay
+/// under QEMU's 4096-byte packets.
+const CHUNK: usize = 2000;
 /// How long a request may wait for its answer while the CPU is stopped.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,7 +80,7 @@ impl GdbClient {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(payload) = self.take_packet()? {
-                self.stream.write_all(b"+")?;
+                //NOACK self.stream.write_all(b"+")?;
                 return Ok(Some(payload));
             }
             let wait = match deadline {
@@ -144,8 +143,8 @@ impl GdbClient {
 
     /// Writes `bytes` to memory at `address`, with the CPU stopped.
     pub fn write_memory(&mut self, address: u32, bytes: &[u8]) -> io::Result<()> {
-        for (i, chunk) in bytes.chunks(WRITE_CHUNK).enumerate() {
-            let at = address + (i * WRITE_CHUNK) as u32;
+        for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let at = address + (i * CHUNK) as u32;
             let mut packet = format!("M{at:x},{:x}:", chunk.len()).into_bytes();
             packet.extend_from_slice(to_hex(chunk).as_bytes());
             self.request_ok(&packet)?;
@@ -158,7 +157,7 @@ impl GdbClient {
         let mut bytes = Vec::with_capacity(len);
         while bytes.len() < len {
             let at = address + bytes.len() as u32;
-            let count = READ_CHUNK.min(len - bytes.len());
+            let count = CHUNK.min(len - bytes.len());
             let answer = self.request(format!("m{at:x},{count:x}").as_bytes())?;
             let chunk = from_hex(&answer).filter(|c| c.len() == count).ok_or_else(|| {
                 protocol_error(format!("reading {count} bytes at {at:#010x} was answered `{}`", String::from_utf8_lossy(&answer)))
@@ -254,14 +253,21 @@ fn parse_registers(hex: &[u8]) -> Option<Registers> {
 }
 
 fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        hex.push(DIGITS[usize::from(b >> 4)] as char);
+        hex.push(DIGITS[usize::from(b & 0xF)] as char);
+    }
+    hex
 }
 
 fn from_hex(hex: &[u8]) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 {
         return None;
     }
-    hex.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect()
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    hex.chunks_exact(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
 
 fn protocol_error(message: String) -> io::Error {

@@ -1,10 +1,10 @@
 //! The Kinetis K64 watchdog (WDOG; K64 reference manual, "Watchdog Timer"), at
 //! 0x4005_2000.
 //!
-//! - **It is enabled at reset**, clocked from the bus clock with a timeout of around a
-//!   second: a bootloader (or an app's startup code) must reconfigure or feed it early,
-//!   or the chip resets in a loop. The bootloader calls [`KinetisWdog::start`] (or
-//!   [`KinetisWdog::disable`]) first thing in `main`.
+//! - **It is enabled at reset** (`STCTRLH` resets to 0x01D3: WDOGEN, bus clock) and
+//!   times out soon after: a bootloader (or an app's startup code) must reconfigure or
+//!   feed it early, or the chip resets in a loop. The bootloader calls
+//!   [`KinetisWdog::start`] (or [`KinetisWdog::disable`]) first thing in `main`.
 //! - Configuration registers are writable only after the unlock sequence (0xC520 then
 //!   0xD928 to `UNLOCK`, within 20 bus clocks of each other), and then only for 256
 //!   bus clocks: the sequence runs with interrupts masked.
