@@ -6,7 +6,7 @@
 //! workspace) and keep their build directories between runs, so only the first run
 //! builds `core` and the bootloader from scratch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
@@ -209,11 +209,11 @@ fn a_virtual_board_is_flashed_into_its_flash_file() {
     assert_eq!(&after[0x1_0000..0x1_0000 + app.len()], &app[..]);
 }
 
-/// `cargo boot run` with the flash file, until the app exits.
-fn boot(project: &Project) -> Output {
+/// `cargo boot run` from the flash file `file`, until the app exits.
+fn boot(project: &Project, file: &Path) -> Output {
     let mut command = cargo_boot();
     command.current_dir(&project.dir).env("CARGO_TARGET_DIR", &project.target_dir);
-    run(command.args(["run", "--flash-file", "--timeout", "120"]))
+    run(command.args(["run", "--timeout", "120", "--flash-file"]).arg(file))
 }
 
 /// The virtual board as a real one: flash, reset, the app runs; the flash survives
@@ -225,14 +225,14 @@ fn a_virtual_board_keeps_what_was_flashed_across_runs() {
         eprintln!("skipped: {} is not installed", cargo_boot::qemu::QEMU_PROGRAM);
         return;
     }
-    // Its own project (it edits the app), sharing the build directory of `vboard`.
+    // Its own project (it edits the app), sharing the build directory of `vboard`; so
+    // its own flash file too (the default one is per build directory and board).
     let project = create("vrun", "qemu-an386", "vboard");
-    let file = project.output_dir().join("qemu-an386.flash");
-    let _ = std::fs::remove_file(&file);
-    assert!(run(&mut flash(&project)).status.success());
+    let file = project.dir.join("board.flash");
+    assert!(run(flash(&project).arg("--flash-file").arg(&file)).status.success());
     let first = std::fs::read(&file).unwrap();
 
-    let output = boot(&project);
+    let output = boot(&project, &file);
     assert!(output.status.success());
     assert!(text(&output.stdout).contains("vrun on qemu-an386, started by the cargo boot bootloader"));
     assert!(text(&output.stdout).contains("systick fired 3 times"));
@@ -246,15 +246,15 @@ fn a_virtual_board_keeps_what_was_flashed_across_runs() {
     assert!(run(cargo_boot().current_dir(&project.dir).arg("build").env("CARGO_TARGET_DIR", &project.target_dir))
         .status
         .success());
-    let output = boot(&project);
+    let output = boot(&project, &file);
     assert!(text(&output.stdout).contains("vrun on qemu-an386, started by the cargo boot bootloader"));
 
     // Only the new app is flashed: the bootloader region stays byte for byte.
-    assert!(run(flash(&project).args(["--no-build", "--app"])).status.success());
+    assert!(run(flash(&project).args(["--no-build", "--app", "--flash-file"]).arg(&file)).status.success());
     let second = std::fs::read(&file).unwrap();
     assert_eq!(&second[..0x1_0000], &first[..0x1_0000], "bootloader region kept");
     assert_ne!(&second[0x1_0000..], &first[0x1_0000..]);
-    let output = boot(&project);
+    let output = boot(&project, &file);
     assert!(output.status.success());
     assert!(
         text(&output.stdout).contains("vrun on qemu-an386, v2, started by the bootloader"),
@@ -267,7 +267,8 @@ fn a_virtual_board_keeps_what_was_flashed_across_runs() {
     let elf = project.target_dir.join("thumbv7em-none-eabihf/debug/vrun");
     let output = run(cargo_boot()
         .current_dir("/")
-        .arg("flash")
+        .args(["flash", "--flash-file"])
+        .arg(&file)
         .arg(&elf)
         .env("CARGO_MANIFEST_PATH", project.dir.join("Cargo.toml"))
         .env_remove("CARGO_TARGET_DIR"));

@@ -112,7 +112,7 @@ impl Layout {
             Template::Secure => board.vector_table_align.max(0x400),
             Template::Minimal => 0,
         });
-        let app_start = app_region.start.checked_add(header_size).unwrap_or(u32::MAX);
+        let app_start = app_region.start.saturating_add(header_size);
         if app_start % board.vector_table_align != 0 || app_start >= app_region.end {
             return Err(LayoutError::HeaderMisaligned {
                 size: header_size,

@@ -678,20 +678,3 @@ mod tests {
         assert_eq!(lines, ["one", "two", "", "three"]);
     }
 }
-
-#[cfg(test)]
-mod timing_probe {
-    #[test]
-    #[ignore]
-    fn time_a_flash_read() {
-        let board = crate::board::BoardDatabase::bundled().get("qemu-an386").unwrap().clone();
-        let program = which::which(super::QEMU_PROGRAM).unwrap();
-        let (_qemu, mut gdb) = super::start(&program, board.qemu.as_ref().unwrap(), &[]).unwrap();
-        let t = std::time::Instant::now();
-        let flash = gdb.read_memory(0, 0x40_0000).unwrap();
-        eprintln!("read {} in {:?}", flash.len(), t.elapsed());
-        let t = std::time::Instant::now();
-        gdb.write_memory(0, &flash).unwrap();
-        eprintln!("write in {:?}", t.elapsed());
-    }
-}

@@ -534,7 +534,10 @@ fn flag_names(flags: u32) -> String {
 
 fn tlv_value(tlv: &InspectedTlv) -> String {
     match (tlv.kind.0, tlv.value.len()) {
-        (tlv::SEC_CNT, 4) => u32::from_le_bytes(tlv.value[..].try_into().unwrap_or_default()).to_string(),
+        (tlv::SEC_CNT, 4) => {
+            let counter = u32::from_le_bytes(tlv.value[..].try_into().unwrap_or_default());
+            format!("{counter} ({counter:#x})")
+        }
         (tlv::UUID_VID | tlv::UUID_CID, 16) => {
             uuid::Uuid::from_slice(&tlv.value).map_or_else(|_| hex(&tlv.value), |u| u.to_string())
         }

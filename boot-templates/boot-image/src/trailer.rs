@@ -76,7 +76,7 @@ impl TrailerLayout {
 
     /// Bytes from the end of the slot back to `image_ok`.
     pub fn image_ok_from_end(&self) -> u32 {
-        self.magic_area() + self.max_align
+        self.magic_area().saturating_add(self.max_align)
     }
 
     /// The magic's length rounded up to `max_align`.

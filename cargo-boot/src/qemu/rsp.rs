@@ -80,7 +80,7 @@ impl GdbClient {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(payload) = self.take_packet()? {
-                //NOACK self.stream.write_all(b"+")?;
+                self.stream.write_all(b"+")?;
                 return Ok(Some(payload));
             }
             let wait = match deadline {
