@@ -24,6 +24,8 @@ pub enum Error {
     #[error(transparent)]
     Flash(#[from] crate::flash::FlashError),
     #[error(transparent)]
+    Candidate(#[from] crate::candidate::CandidateError),
+    #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),

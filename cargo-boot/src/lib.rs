@@ -16,6 +16,7 @@
 //! - [`signing`]: Ed25519 keys and MCUboot-format images (`keygen`, `sign`, `verify`, `inspect`).
 
 pub mod board;
+pub mod candidate;
 pub mod cargo;
 pub mod doctor;
 pub mod elf;

@@ -24,6 +24,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -99,6 +100,10 @@ pub struct RunOptions {
     /// A `-nic` option value per network card, such as `user,model=lan9118`; none:
     /// QEMU's default.
     pub nics: Vec<String>,
+    /// Set it to end the run as [`Control::Stop`] does (from a Ctrl-C handler, say).
+    /// With a flag, QEMU runs in its own process group, so that the terminal's Ctrl-C
+    /// reaches only the caller, which then ends the run in order (flash saved).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What the console callback wants.
@@ -115,7 +120,7 @@ pub enum Control {
 pub enum RunEnd {
     /// The guest exited through semihosting with this status.
     Exited { code: i32 },
-    /// The console callback stopped the run.
+    /// The console callback or the stop flag ended the run.
     Stopped,
 }
 
@@ -166,7 +171,7 @@ pub fn run(board: &Board, options: &RunOptions, on_line: &mut dyn FnMut(&str) ->
         return Err(QemuError::FlashSize { size, expected, board: board.name.clone() }.into());
     }
     let program = which::which(QEMU_PROGRAM).map_err(|_| QemuError::NotInstalled { program: QEMU_PROGRAM.into() })?;
-    let (qemu, gdb) = start(&program, info, &options.nics)?;
+    let (qemu, gdb) = start(&program, info, options)?;
     let mut session = Session::new(qemu, gdb, board, options);
     session.program()?;
     let deadline = options.timeout.map(|t| Instant::now() + t);
@@ -198,13 +203,16 @@ pub fn qemu_args(info: &QemuInfo, gdb_port: u16, nics: &[String]) -> Vec<String>
 }
 
 /// Starts QEMU and connects to its gdb stub, with another port if the first is taken.
-fn start(program: &Path, info: &QemuInfo, nics: &[String]) -> Result<(Qemu, GdbClient), QemuError> {
+fn start(program: &Path, info: &QemuInfo, options: &RunOptions) -> Result<(Qemu, GdbClient), QemuError> {
     let mut attempt = 1;
+    let group = if options.stop.is_some() { ProcessGroup::Own } else { ProcessGroup::Callers };
     loop {
         let port = free_port().map_err(|source| QemuError::Gdb { doing: "choosing a local port".into(), source })?;
-        let mut qemu = Qemu::spawn(program, &qemu_args(info, port, nics))?;
+        let mut qemu = Qemu::spawn(program, &qemu_args(info, port, &options.nics), group)?;
         match qemu.connect(port) {
-            Err(QemuError::DidNotStart { stderr, .. }) if port_taken(&stderr) && attempt < PORT_ATTEMPTS => attempt += 1,
+            Err(QemuError::DidNotStart { stderr, .. }) if port_taken(&stderr) && attempt < PORT_ATTEMPTS => {
+                attempt += 1
+            }
             other => return other.map(|gdb| (qemu, gdb)),
         }
     }
@@ -217,6 +225,15 @@ fn free_port() -> io::Result<u16> {
 
 fn port_taken(stderr: &str) -> bool {
     stderr.contains("Address already in use") || stderr.contains("Failed to bind")
+}
+
+/// Which process group QEMU runs in, and so who gets the terminal's Ctrl-C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProcessGroup {
+    /// The caller's: Ctrl-C ends QEMU at once, with the caller.
+    Callers,
+    /// Its own: the caller handles Ctrl-C and ends the run.
+    Own,
 }
 
 /// A running QEMU process: killed and reaped when dropped.
@@ -232,14 +249,15 @@ struct Qemu {
 }
 
 impl Qemu {
-    fn spawn(program: &Path, args: &[String]) -> Result<Qemu, QemuError> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| QemuError::Spawn { program: program.display().to_string(), source })?;
+    fn spawn(program: &Path, args: &[String], group: ProcessGroup) -> Result<Qemu, QemuError> {
+        let mut command = Command::new(program);
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        #[cfg(unix)]
+        if group == ProcessGroup::Own {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        let mut child =
+            command.spawn().map_err(|source| QemuError::Spawn { program: program.display().to_string(), source })?;
         let (sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let stdout_reader = std::thread::spawn(move || {
@@ -394,6 +412,9 @@ impl<'a> Session<'a> {
                 if self.show(&line, on_line) == Control::Stop {
                     return self.stop(Ending::Stopped, on_line);
                 }
+            }
+            if self.options.stop.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+                return self.stop(Ending::Stopped, on_line);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.stop(Ending::Timeout, on_line);

@@ -26,7 +26,7 @@
 //! The server reports what it does as [`ServeEvent`]s and never prints.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use tiny_http::{HTTPVersion, Header, Method, Request, StatusCode};
 
 /// Where the update image is served.
 pub const IMAGE_PATH: &str = "/update.bin";
@@ -727,8 +727,8 @@ impl Drop for Server {
 
 /// A listening socket whose connections time out on writes that make no progress.
 ///
-/// Accepted sockets inherit the send timeout from the listener (Linux, macOS and the
-/// BSDs do), which is the only way to give tiny_http's connections one.
+/// Accepted sockets inherit the send timeout and `TCP_NODELAY` from the listener (Linux,
+/// macOS and the BSDs do), which is the only way to set them on tiny_http's connections.
 fn listen(addr: SocketAddr, send_timeout: Option<Duration>) -> Result<TcpListener, ServeError> {
     use socket2::{Domain, Socket, Type};
     let listen_error = |source: io::Error| match source.kind() {
@@ -741,6 +741,8 @@ fn listen(addr: SocketAddr, send_timeout: Option<Duration>) -> Result<TcpListene
     #[cfg(unix)]
     socket.set_reuse_address(true).map_err(listen_error)?;
     socket.set_write_timeout(send_timeout.filter(|t| !t.is_zero())).map_err(listen_error)?;
+    // Each response is a few large writes: send them at once, never waiting for an ACK.
+    socket.set_tcp_nodelay(true).map_err(listen_error)?;
     socket.bind(&addr.into()).map_err(listen_error)?;
     socket.listen(1024).map_err(listen_error)?;
     Ok(socket.into())
@@ -788,8 +790,7 @@ fn work(shared: &Shared) {
     loop {
         match shared.http.recv() {
             Ok(request) if shared.stopping.load(Ordering::SeqCst) => {
-                let reply = Reply::text(503, "the server is stopping\n", vec![]);
-                let _ = request.respond(response(&reply, None));
+                refuse(request);
                 break;
             }
             Ok(request) => handle(shared, request),
@@ -802,6 +803,15 @@ fn work(shared: &Shared) {
     }
 }
 
+/// Answers `503` to a request that arrived while stopping.
+fn refuse(request: Request) {
+    let method = request.method().clone();
+    let head = RequestHead { method: &method, target: request.url(), headers: request.headers() };
+    let framing = Framing::new(&head, request.http_version());
+    let reply = Reply::text(503, "the server is stopping\n", vec![]);
+    let _ = send(&mut request.into_writer(), &reply, &framing, &mut |_| {});
+}
+
 /// Answers one request and reports it.
 fn handle(shared: &Shared, request: Request) {
     let started = Instant::now();
@@ -811,23 +821,33 @@ fn handle(shared: &Shared, request: Request) {
     let path = shown_target(request.url());
     let head = RequestHead { method: &method, target: request.url(), headers: request.headers() };
     let reply = answer(&shared.current(), &head);
-    let is_download = method == Method::Get
-        && route(request.url()) == Some(Route::Image)
-        && matches!(reply.status, 200 | 206)
-        && reply.len() > 0;
-    let sent = Arc::new(AtomicU64::new(0));
-    let download = is_download.then(|| Download { id, peer, total: reply.len(), on_event: shared.on_event.clone() });
+    let framing = Framing::new(&head, request.http_version());
+    let download = is_download(&head, &reply)
+        .then(|| Download { id, peer, total: reply.len(), on_event: shared.on_event.clone() });
     if let Some(download) = &download {
         download.started(reply.start as u64);
     }
-    let status = reply.status;
-    let result = request.respond(response(&reply, Some(Body::tracker(&sent, download.clone()))));
-    let bytes = sent.load(Ordering::SeqCst);
+    let mut writer = request.into_writer();
+    let (bytes, result) = send(&mut writer, &reply, &framing, &mut |sent| {
+        if let Some(download) = &download {
+            download.progress(sent);
+        }
+    });
+    // The connection's next response may only start once this writer is gone.
+    drop(writer);
     if let Some(download) = &download {
         download.finished(bytes, &result, started.elapsed());
     }
-    let method = method.to_string();
-    (shared.on_event)(ServeEvent::Request { id, peer, method, path, status, bytes, elapsed: started.elapsed() });
+    let (method, status, elapsed) = (method.to_string(), reply.status, started.elapsed());
+    (shared.on_event)(ServeEvent::Request { id, peer, method, path, status, bytes, elapsed });
+}
+
+/// Whether a reply sends the image (or part of it), which is reported as a download.
+fn is_download(head: &RequestHead, reply: &Reply) -> bool {
+    *head.method == Method::Get
+        && route(head.target) == Some(Route::Image)
+        && matches!(reply.status, 200 | 206)
+        && reply.len() > 0
 }
 
 /// A request target fit for a log line.
@@ -835,18 +855,77 @@ fn shown_target(target: &str) -> String {
     target.chars().take(MAX_SHOWN_TARGET).map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
-/// The tiny_http response for a reply: always a `Content-Length`, never chunked.
-fn response(reply: &Reply, tracker: Option<Tracker>) -> Response<Body> {
-    let mut headers: Vec<Header> =
-        reply.headers.iter().filter_map(|(name, value)| Header::from_bytes(*name, value.as_bytes()).ok()).collect();
-    headers.extend(Header::from_bytes("Server", "cargo-boot").ok());
-    let body = Body { data: reply.body.clone(), pos: reply.start, end: reply.end, tracker };
-    let len = reply.end - reply.start;
-    Response::new(StatusCode(reply.status), headers, body, Some(len), None).with_chunked_threshold(usize::MAX)
+/// How a response is framed for the request it answers.
+#[derive(Debug, PartialEq, Eq)]
+struct Framing {
+    /// The request's version, repeated in the status line.
+    version: HTTPVersion,
+    /// `Connection: close` or `keep-alive`, when the default (by version) does not apply.
+    connection: Option<&'static str>,
+    /// `false` for `HEAD`.
+    with_body: bool,
+}
+
+impl Framing {
+    /// Keeps the connection open exactly when tiny_http keeps reading it, and says so.
+    fn new(head: &RequestHead, version: &HTTPVersion) -> Framing {
+        let asked = head.header_list("Connection").unwrap_or_default().to_ascii_lowercase();
+        let connection = if asked.contains("close") || asked.contains("upgrade") {
+            Some("close")
+        } else if *version == HTTPVersion(1, 0) && asked.contains("keep-alive") {
+            Some("keep-alive")
+        } else {
+            None
+        };
+        Framing { version: version.clone(), connection, with_body: *head.method != Method::Head }
+    }
+}
+
+/// Writes a reply: status line, headers, `Content-Length` (always: never chunked), and
+/// the body in 64 KiB pieces, calling `on_progress` with the body bytes written so far.
+///
+/// Written here rather than through `tiny_http::Response`, which chunks large bodies,
+/// chunks any body when the client asks with `TE`, and copies through an 8 KiB buffer.
+fn send(
+    writer: &mut dyn Write,
+    reply: &Reply,
+    framing: &Framing,
+    on_progress: &mut dyn FnMut(u64),
+) -> (u64, io::Result<()>) {
+    if let Err(error) = writer.write_all(head_text(reply, framing).as_bytes()) {
+        return (0, Err(error));
+    }
+    let mut sent = 0;
+    if framing.with_body && reply.status != 304 {
+        for piece in reply.body[reply.start..reply.end].chunks(PROGRESS_STEP as usize) {
+            if let Err(error) = writer.write_all(piece) {
+                return (sent, Err(error));
+            }
+            sent += piece.len() as u64;
+            on_progress(sent);
+        }
+    }
+    (sent, writer.flush())
+}
+
+/// The status line and headers of a reply, with the blank line that ends them.
+fn head_text(reply: &Reply, framing: &Framing) -> String {
+    use std::fmt::Write as _;
+    let HTTPVersion(major, minor) = framing.version;
+    let reason = StatusCode(reply.status).default_reason_phrase();
+    let mut head = format!("HTTP/{major}.{minor} {} {reason}\r\n", reply.status);
+    for (name, value) in &reply.headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    if let Some(connection) = framing.connection {
+        let _ = write!(head, "Connection: {connection}\r\n");
+    }
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    let _ = write!(head, "Date: {date}\r\nServer: cargo-boot\r\nContent-Length: {}\r\n\r\n", reply.len());
+    head
 }
 
 /// A download being reported.
-#[derive(Clone)]
 struct Download {
     id: u64,
     peer: Option<SocketAddr>,
@@ -865,63 +944,17 @@ impl Download {
 
     fn finished(&self, sent: u64, result: &io::Result<()>, elapsed: Duration) {
         let (id, peer, total) = (self.id, self.peer, self.total);
-        let event = match result {
-            Ok(()) if sent == total => ServeEvent::DownloadDone { id, peer, sent, elapsed },
-            Ok(()) => ServeEvent::DownloadAborted { id, peer, sent, total, reason: "the client went away".into() },
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-                let reason = "the client took no data for too long".into();
-                ServeEvent::DownloadAborted { id, peer, sent, total, reason }
+        let reason = match result {
+            Ok(()) => return (self.on_event)(ServeEvent::DownloadDone { id, peer, sent, elapsed }),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                "the client took no data for too long".to_string()
             }
-            Err(e) => ServeEvent::DownloadAborted { id, peer, sent, total, reason: e.to_string() },
+            Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {
+                "the client went away".to_string()
+            }
+            Err(e) => e.to_string(),
         };
-        (self.on_event)(event);
-    }
-}
-
-/// Counts the body bytes handed to the connection, and reports download progress.
-struct Tracker {
-    sent: Arc<AtomicU64>,
-    download: Option<Download>,
-    reported: u64,
-}
-
-impl Body {
-    fn tracker(sent: &Arc<AtomicU64>, download: Option<Download>) -> Tracker {
-        Tracker { sent: sent.clone(), download, reported: 0 }
-    }
-}
-
-impl Tracker {
-    fn add(&mut self, count: usize) {
-        let sent = self.sent.fetch_add(count as u64, Ordering::SeqCst) + count as u64;
-        if let Some(download) = &self.download {
-            if sent - self.reported >= PROGRESS_STEP || sent == download.total {
-                self.reported = sent;
-                download.progress(sent);
-            }
-        }
-    }
-}
-
-/// A response body: a slice of shared bytes, never copied until written.
-struct Body {
-    data: Arc<[u8]>,
-    pos: usize,
-    end: usize,
-    tracker: Option<Tracker>,
-}
-
-impl Read for Body {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let count = buf.len().min(self.end - self.pos);
-        buf[..count].copy_from_slice(&self.data[self.pos..self.pos + count]);
-        self.pos += count;
-        if let Some(tracker) = &mut self.tracker {
-            if count > 0 {
-                tracker.add(count);
-            }
-        }
-        Ok(count)
+        (self.on_event)(ServeEvent::DownloadAborted { id, peer, sent, total, reason });
     }
 }
 
@@ -1153,15 +1186,52 @@ mod tests {
         assert_eq!(ask(&served, Method::Post, "/nothing", &[]).status, 404);
     }
 
+    fn framing(method: Method, version: HTTPVersion, pairs: &[(&str, &str)]) -> Framing {
+        let headers = headers(pairs);
+        Framing::new(&RequestHead { method: &method, target: "/", headers: &headers }, &version)
+    }
+
     #[test]
-    fn body_reads_its_slice_and_counts() {
-        let sent = Arc::new(AtomicU64::new(0));
-        let data: Arc<[u8]> = image(100).into();
-        let mut body = Body { data: data.clone(), pos: 10, end: 30, tracker: Some(Body::tracker(&sent, None)) };
+    fn connection_header_follows_what_tiny_http_does_with_the_connection() {
+        let v10 = || HTTPVersion(1, 0);
+        let v11 = || HTTPVersion(1, 1);
+        assert_eq!(framing(Method::Get, v11(), &[]).connection, None);
+        assert_eq!(framing(Method::Get, v11(), &[("Connection", "Close")]).connection, Some("close"));
+        assert_eq!(framing(Method::Get, v10(), &[]).connection, None);
+        assert_eq!(framing(Method::Get, v10(), &[("Connection", "Keep-Alive")]).connection, Some("keep-alive"));
+        assert!(!framing(Method::Head, v11(), &[]).with_body);
+    }
+
+    #[test]
+    fn send_writes_the_length_and_the_slice_in_pieces() {
+        let served = artifacts(200_000);
+        let reply = ask(&served, Method::Get, "/update.bin", &[("Range", "bytes=1000-")]);
         let mut out = Vec::new();
-        body.read_to_end(&mut out).unwrap();
-        assert_eq!(out, &data[10..30]);
-        assert_eq!(sent.load(Ordering::SeqCst), 20);
+        let mut progress = Vec::new();
+        let (sent, result) =
+            send(&mut out, &reply, &framing(Method::Get, HTTPVersion(1, 1), &[]), &mut |n| progress.push(n));
+        result.unwrap();
+        assert_eq!(sent, 199_000);
+        assert_eq!(progress, [65_536, 131_072, 196_608, 199_000]);
+        let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&out[..split]);
+        assert!(head.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{head}");
+        assert!(head.contains("\r\nContent-Length: 199000\r\n") && !head.contains("chunked"), "{head}");
+        assert_eq!(out[split..], served.image()[1000..]);
+    }
+
+    #[test]
+    fn head_and_304_send_the_length_but_no_body() {
+        let served = artifacts(1000);
+        let etag = format!("\"{}\"", served.manifest().sha256);
+        for (method, pairs) in [(Method::Head, vec![]), (Method::Get, vec![("If-None-Match", etag.as_str())])] {
+            let reply = ask(&served, method.clone(), "/update.bin", &pairs);
+            let mut out = Vec::new();
+            let (sent, _) = send(&mut out, &reply, &framing(method, HTTPVersion(1, 0), &[]), &mut |_| {});
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(sent, 0);
+            assert!(text.starts_with("HTTP/1.0 ") && text.ends_with("Content-Length: 1000\r\n\r\n"), "{text}");
+        }
     }
 
     #[test]
@@ -1230,7 +1300,7 @@ mod tests {
 
     /// A raw HTTP/1.0 exchange: the whole response as text up to the body, and the body.
     fn fetch(addr: SocketAddr, request: &str) -> (String, Vec<u8>) {
-        use std::io::Write;
+        use std::io::Read;
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         stream.write_all(request.as_bytes()).unwrap();

@@ -1,88 +1,125 @@
-//! The example project: an app for the qemu-an386 virtual board, started by the cargo
-//! boot bootloader. It began as `cargo boot new --board qemu-an386`.
+//! The example project: the over-the-air update demo of the Mbed OS 5.5 blog post
+//! ("Firmware updates on mbed OS 5.5 with FlashIAP") on the qemu-an386 virtual board.
 //!
-//! It prints where cargo boot put it, shows that the bootloader handed over properly
-//! (SysTick interrupts reach this app's handler only if VTOR points at its vector
-//! table), and ends the QEMU run through semihosting. `cargo boot run` builds it, with
-//! its bootloader, and streams UART0 to your terminal.
+//! At every start it prints its version and message, confirms itself (an update runs on
+//! trial until it does), then asks the update server on the host for its manifest. A
+//! newer version is downloaded into the secondary slot, verified, and marked pending;
+//! the board resets and the secure bootloader installs it. With nothing newer, it says
+//! `up to date` and ends the QEMU run.
+//!
+//! Build-time settings (environment variables of `cargo boot build`):
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `DEMO_MESSAGE` | the line this version prints | `hello from the first firmware` |
+//! | `DEMO_SERVER_PORT` | the update server's port on the host | 8000 |
+//!
+//! ```sh
+//! cargo boot serve --file <new version's update.bin> &     # port 8000
+//! cargo boot run --nic user,model=lan9118
+//! ```
 
 #![no_std]
 #![no_main]
 
+mod clock;
+mod lan9118;
+mod net;
+mod ota;
 mod uart;
 
-use core::fmt::Write as _;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::fmt::{self, Write as _};
 
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::{SCB, SYST};
+use boot_app::{Confirmation, Layout, LastUpdate};
+use boot_flash::ram::RamFlash;
+use boot_image::{ImageHeader, ImageVersion, HEADER_SIZE};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
+use embedded_storage::nor_flash::ReadNorFlash;
 
 use uart::Uart;
 
-/// The board this app was created for.
-const BOARD: &str = "qemu-an386";
-/// The core clock of QEMU's MPS2 boards.
-const CORE_CLOCK_HZ: u32 = 25_000_000;
-/// SysTick interrupts per second.
-const TICK_HZ: u32 = 100;
-/// How many SysTick interrupts to wait for before exiting.
-const TICKS_TO_WAIT: u32 = 3;
-
-/// SysTick interrupts so far.
-static TICKS: AtomicU32 = AtomicU32::new(0);
+/// What this version says: the demo changes it between versions, as the blog post
+/// changes the text at the start of the application.
+const MESSAGE: &str = match option_env!("DEMO_MESSAGE") {
+    Some(message) => message,
+    None => "hello from the first firmware",
+};
 
 #[entry]
 fn main() -> ! {
     let mut console = Uart::uart0();
     let mut core = cortex_m::Peripherals::take().expect("the core peripherals are taken once");
-    writeln!(console, "{} on {BOARD}, started by the cargo boot bootloader", env!("CARGO_PKG_NAME")).ok();
-    print_layout(&mut console);
-
-    start_systick(&mut core.SYST);
-    while TICKS.load(Ordering::Relaxed) < TICKS_TO_WAIT {
-        cortex_m::asm::wfi();
-    }
-    writeln!(console, "systick fired {} times", TICKS.load(Ordering::Relaxed)).ok();
-    debug::exit(debug::EXIT_SUCCESS);
+    clock::start(&mut core.SYST);
+    let layout = boot_app::layout();
+    // SAFETY: the only flash driver in the app, over the virtual board's flash.
+    let mut flash = unsafe { board_flash(&layout) };
+    let running = running_version(&mut flash, &layout);
+    writeln!(console, "version {}: {MESSAGE}", Release(running)).ok();
+    confirm(&mut console, &mut flash, running);
+    let code = match ota::update(&mut console, &mut flash, running) {
+        Ok(ota::Outcome::UpToDate) => debug::EXIT_SUCCESS,
+        Ok(ota::Outcome::RefusedBefore(version)) => {
+            writeln!(console, "not downloading version {} again: the bootloader refused it", Release(version)).ok();
+            debug::EXIT_FAILURE
+        }
+        Err(failure) => {
+            writeln!(console, "update failed: {failure}").ok();
+            writeln!(console, "still running version {}", Release(running)).ok();
+            debug::EXIT_FAILURE
+        }
+    };
+    debug::exit(code);
     loop {
         cortex_m::asm::wfi();
     }
 }
 
-/// Prints the layout constants cargo boot linked this app with, and VTOR.
-fn print_layout(console: &mut Uart) {
-    let layout = boot_app::layout();
-    // SAFETY: reading VTOR has no side effects.
-    let vtor = unsafe { (*SCB::PTR).vtor.read() };
-    let rows = [
-        ("flash start", layout.flash_start),
-        // The bootloader region (`restrict_size`) is everything before the primary slot.
-        ("bootloader size", layout.primary.start - layout.flash_start),
-        ("primary start", layout.primary.start),
-        ("primary size", layout.primary.size),
-        ("header size", layout.header_size),
-        ("app start", layout.app_start()),
-        ("vtor", vtor),
-    ];
-    for (name, value) in rows {
-        writeln!(console, "{name:<17}{value:#010x}").ok();
+/// The virtual board's flash: SSRAM1 from the flash start to the end of the last
+/// region the layout names, with NOR flash rules.
+///
+/// # Safety
+/// Once: the driver owns that memory (the app only reads its own code in it).
+unsafe fn board_flash(layout: &Layout) -> RamFlash<'static> {
+    let end = [layout.primary, layout.secondary, layout.state].iter().map(|r| r.end()).max().unwrap_or(0);
+    let size = (end - u64::from(layout.flash_start)) as u32;
+    unsafe { RamFlash::from_raw(layout.flash_start as usize as *mut u8, size, layout.erased.byte()) }
+}
+
+/// The version in the running image's header (what the bootloader compares).
+fn running_version(flash: &mut RamFlash<'static>, layout: &Layout) -> ImageVersion {
+    let mut header = [0u8; HEADER_SIZE];
+    let offset = layout.primary.start - layout.flash_start;
+    let parsed = flash.read(offset, &mut header).ok().and_then(|()| ImageHeader::parse(&header).ok());
+    parsed.map_or(ImageVersion::default(), |header| header.version)
+}
+
+/// Confirms the running image (an update stays installed only once it did), and says
+/// how the last update went.
+fn confirm(console: &mut Uart, flash: &mut RamFlash<'static>, running: ImageVersion) {
+    match boot_app::mark_booted(flash) {
+        Ok(Confirmation::Confirmed { .. }) => {
+            writeln!(console, "update confirmed: version {} stays installed", Release(running)).ok();
+        }
+        Ok(Confirmation::AlreadyConfirmed) => {}
+        Err(error) => {
+            writeln!(console, "cannot confirm this image: {error}").ok();
+        }
+    }
+    if let Ok(status) = boot_app::state(flash) {
+        if let LastUpdate::Refused(reason) = status.last_update {
+            writeln!(console, "the bootloader refused the last update: {reason}").ok();
+        }
     }
 }
 
-/// Starts SysTick on the core clock at `TICK_HZ` interrupts per second.
-fn start_systick(syst: &mut SYST) {
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(CORE_CLOCK_HZ / TICK_HZ - 1);
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
-}
+/// `major.minor.revision`, the way Cargo writes versions.
+pub struct Release(pub ImageVersion);
 
-#[exception]
-fn SysTick() {
-    TICKS.fetch_add(1, Ordering::Relaxed);
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.0.major, self.0.minor, self.0.revision)
+    }
 }
 
 /// A fault ends the run at once, with the faulting address, instead of hanging QEMU.

@@ -56,13 +56,14 @@ pub enum Error<E> {
     },
     /// The slot does not hold the bytes that arrived.
     ReadBack,
-    /// The erase unit is not a whole number of the flash's sectors, or does not divide the slot.
+    /// The erase unit is not a multiple of the flash's erase size, or does not divide the
+    /// primary slot's size.
     EraseUnit {
         /// The unit asked for.
         unit: u32,
         /// The flash's smallest sector (`NorFlash::ERASE_SIZE`).
         erase_size: u32,
-        /// The secondary slot's size.
+        /// The primary slot's size.
         slot_size: u32,
     },
     /// An earlier error ended this download.
@@ -130,12 +131,11 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
             ),
             Error::EraseUnit { unit, erase_size, slot_size } => write!(
                 f,
-                "the erase unit {unit:#x} must be a multiple of the flash's {erase_size:#x}-byte sectors and \
-                 divide the {slot_size:#x}-byte secondary slot: use the slot's largest sector size"
+                "the erase unit {unit:#x} must be a multiple of the flash's {erase_size:#x}-byte erase size and \
+                 divide the {slot_size:#x}-byte primary slot: use whole sectors of the slot (by default the \
+                 layout's swap unit, the secondary slot's size minus the primary slot's)"
             ),
-            Error::Aborted => {
-                f.write_str("an earlier error ended this download: start again with a new UpdateWriter")
-            }
+            Error::Aborted => f.write_str("an earlier error ended this download: start again with a new UpdateWriter"),
         }
     }
 }

@@ -54,6 +54,10 @@ struct Stream {
     sha: Sha256,
 }
 
+/// What the verification of the slot found: the image's SHA-256, and which trusted key
+/// signed it (`None`: no keys were given).
+type SlotCheck = ([u8; 32], Option<usize>);
+
 /// The header, and where the hashed part ends.
 #[derive(Clone, Copy)]
 struct Parsed {
@@ -76,15 +80,20 @@ where
         if status.image == RunningImage::Trial {
             return Err(Error::Boot(boot_app::Error::Unconfirmed));
         }
-        let erase_unit = F::ERASE_SIZE as u32;
-        Ok(Self { flash, layout, keys: &[], erase_unit, stream: Stream::new(), failed: false })
+        let writer = Self { flash, layout, keys: &[], erase_unit: 0, stream: Stream::new(), failed: false };
+        // The secondary slot is one swap unit larger than the primary slot, and a swap
+        // unit is whole sectors of both slots: erasing unit by unit is always aligned.
+        let swap_unit = layout.secondary.size.saturating_sub(layout.primary.size);
+        writer.with_erase_unit(swap_unit)
     }
 
-    /// Erases `unit` bytes at a time instead of the flash's smallest sector: for flash
-    /// whose sectors in the slot are larger than its smallest (STM32F4: 128 KiB). The
-    /// unit must be a multiple of `NorFlash::ERASE_SIZE` and divide the secondary slot.
+    /// Erases `unit` bytes at a time. The default is the layout's swap unit (the
+    /// secondary slot's size minus the primary slot's: the largest sector of either
+    /// slot), which is always whole sectors; a smaller unit of whole sectors erases less
+    /// ahead of the data. It must be a multiple of `NorFlash::ERASE_SIZE` and divide the
+    /// primary slot's size (the most an image occupies), so erasing stays in the slot.
     pub fn with_erase_unit(mut self, unit: u32) -> Result<Self, Error<F::Error>> {
-        let (erase_size, slot_size) = (F::ERASE_SIZE as u32, self.layout.secondary.size);
+        let (erase_size, slot_size) = (F::ERASE_SIZE as u32, self.max_size());
         if unit == 0 || unit % erase_size != 0 || slot_size % unit != 0 {
             return Err(Error::EraseUnit { unit, erase_size, slot_size });
         }
@@ -320,8 +329,8 @@ where
     }
 
     /// `boot-image`'s verification over the slot: the hash, and the signature when keys
-    /// were given.
-    fn verify_slot(&mut self) -> Result<([u8; 32], Option<usize>), Error<F::Error>> {
+    /// were given. Returns the hash and which key signed.
+    fn verify_slot(&mut self) -> Result<SlotCheck, Error<F::Error>> {
         let (slot, max) = (self.slot_offset(), self.max_size());
         let mut source = FlashSource::new(&mut *self.flash, slot, max);
         if self.keys.is_empty() {

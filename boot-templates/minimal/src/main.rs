@@ -134,6 +134,7 @@ fn disable_kinetis_watchdog() {
 #[link_section = ".flash_config"]
 #[used]
 #[no_mangle]
+#[rustfmt::skip]
 pub static FLASH_CONFIG_FIELD: [u8; 16] = [
     // Backdoor comparison key (unused).
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,

@@ -196,7 +196,7 @@ impl Cmd {
             status("Checked", &format!("{} bytes for {}: {unchanged}", plan.bytes(), images.board.name));
             return Ok(());
         }
-        let report = flash::program_flash_file(plan, &images.board, &path)?;
+        let report = flash::program_flash_file(plan, &images.board, &images.layout, &path)?;
         let fresh = if report.created { " (new: the rest of flash is erased)" } else { "" };
         status("Finished", &format!("{} bytes into {}{fresh}", report.bytes, report.path.display()));
         if self.elf.is_none() {

@@ -2,6 +2,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +19,8 @@ use super::args::BuildArgs;
 /// The board boots like a real one: the bootloader first, which hands over to the app.
 /// UART0 (and semihosting output) is printed here. The run ends when the app exits
 /// through semihosting (`cortex_m_semihosting::debug::exit`); its status becomes this
-/// command's exit status.
+/// command's exit status. Ctrl-C ends the run too (exit status 130), after saving the
+/// flash file.
 #[derive(clap::Args)]
 pub struct Cmd {
     /// End the run after this many seconds, with an error that shows where the CPU was.
@@ -45,33 +48,43 @@ impl Cmd {
         if !board.is_virtual() {
             return Err(QemuError::NotVirtual(board.name.clone()).into());
         }
-        let flash_file = self.flash_file.clone().map(|path| {
-            path.unwrap_or_else(|| flash::default_flash_file(&project.output_dir(), board))
-        });
+        let flash_file = self
+            .flash_file
+            .clone()
+            .map(|path| path.unwrap_or_else(|| flash::default_flash_file(&project.output_dir(), board)));
         let flash = match &flash_file {
             Some(path) if path.exists() => {
-                eprintln!("     Booting {} as the last run left it (`cargo boot flash` programs a new build)", path.display());
+                eprintln!(
+                    "     Booting {} as the last run left it (`cargo boot flash` programs a new build)",
+                    path.display()
+                );
                 flash::read_flash_file(path, board)?
             }
             _ => self.build_flash(&project)?,
         };
         let layout = &project.layout;
+        let stop = Arc::new(AtomicBool::new(false));
+        let on_ctrl_c = Arc::clone(&stop);
+        ctrlc::set_handler(move || on_ctrl_c.store(true, Ordering::Relaxed)).context("cannot handle Ctrl-C")?;
         let options = RunOptions {
             flash,
             save_flash: flash_file,
             boot_stages: vec![layout.flash.start, layout.app_start],
             timeout: self.timeout,
             nics: self.nic,
+            stop: Some(stop),
         };
         let machine = board.qemu.as_ref().map_or("", |q| q.machine.as_str());
-        let unsaved = if options.save_flash.is_some() { ", without saving the flash" } else { "" };
-        eprintln!("     Running {} on QEMU {machine} (Ctrl-C ends it{unsaved})", board.name);
+        eprintln!("     Running {} on QEMU {machine} (Ctrl-C ends it)", board.name);
         let report = qemu::run(board, &options, &mut |line| {
             println!("{line}");
             Control::Continue
         })?;
         report_flash(&report.saved_flash);
-        let RunEnd::Exited { code } = report.end else { return Ok(()) };
+        let code = match report.end {
+            RunEnd::Exited { code } => code,
+            RunEnd::Stopped => INTERRUPTED,
+        };
         if code != 0 {
             std::io::stdout().flush().ok();
             std::process::exit(code);
@@ -87,6 +100,9 @@ impl Cmd {
         Ok(qemu::flash_with_image(&project.board, &image)?)
     }
 }
+
+/// The exit status after Ctrl-C, as shells report a command ended by SIGINT.
+const INTERRUPTED: i32 = 130;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -107,7 +123,8 @@ fn report_flash(saved: &SavedFlash) {
 
 /// Parses `--timeout`: seconds, possibly fractional.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds, such as 30 or 2.5"))?;
+    let seconds: f64 =
+        text.trim().parse().map_err(|_| format!("`{text}` is not a number of seconds, such as 30 or 2.5"))?;
     Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|d| !d.is_zero())

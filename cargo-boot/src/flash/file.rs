@@ -2,10 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{FlashError, FlashPlan};
+use boot_app::InstallKind;
+
+use super::{ChunkKind, FlashError, FlashPlan};
 use crate::board::Board;
 use crate::error::Result;
-use crate::fsutil;
+use crate::layout::Layout;
+use crate::{candidate, fsutil};
 
 /// The default flash file of a board: `<output dir>/<board>.flash`, where the output
 /// directory is `target/boot/<profile>/`.
@@ -47,11 +50,16 @@ pub struct FlashFileReport {
 }
 
 /// Applies the plan to the board's flash file the way a probe programs a chip (whole
-/// sectors erased, then each image written) and saves it atomically.
-pub fn program_flash_file(plan: &FlashPlan, board: &Board, path: &Path) -> Result<FlashFileReport> {
+/// sectors erased, then each image written) and saves it atomically. An update is
+/// staged the way the app stages one: written into the secondary slot and marked
+/// pending, so the bootloader test-installs it at the next boot.
+pub fn program_flash_file(plan: &FlashPlan, board: &Board, layout: &Layout, path: &Path) -> Result<FlashFileReport> {
     let created = !path.exists();
     let mut flash = read_flash_file(path, board)?;
-    plan.apply(&mut flash);
+    plan.apply_chunks(&mut flash, |chunk| chunk.image.kind != ChunkKind::Update);
+    for chunk in plan.chunks.iter().filter(|c| c.image.kind == ChunkKind::Update) {
+        candidate::stage(&mut flash, layout, &chunk.image.data, InstallKind::Test)?;
+    }
     fsutil::write_atomic(path, &flash)?;
     Ok(FlashFileReport { path: path.to_path_buf(), created, bytes: plan.bytes() })
 }

@@ -31,6 +31,9 @@ pub enum ChunkKind {
     App,
     /// An update in the secondary slot.
     Update,
+    /// The swap state area, erased: a freshly programmed primary image starts with no
+    /// stale pending or trial record.
+    StateReset,
 }
 
 impl std::fmt::Display for ChunkKind {
@@ -40,6 +43,7 @@ impl std::fmt::Display for ChunkKind {
             ChunkKind::Bootloader => "bootloader",
             ChunkKind::App => "app",
             ChunkKind::Update => "update",
+            ChunkKind::StateReset => "swap state (erased)",
         })
     }
 }
@@ -124,7 +128,14 @@ impl FlashPlan {
         images: &BuiltImages,
         targets: &[ProgramTarget],
     ) -> Result<FlashPlan, FlashError> {
-        let images = targets.iter().map(|target| read_image(layout, images, target)).collect::<Result<Vec<_>, _>>()?;
+        let mut images =
+            targets.iter().map(|target| read_image(layout, images, target)).collect::<Result<Vec<_>, _>>()?;
+        let writes_primary = targets.iter().any(|t| matches!(t, ProgramTarget::Combined | ProgramTarget::App));
+        if let (true, Some(slots)) = (writes_primary, &layout.slots) {
+            let data = vec![layout.erased_value; slots.state.size() as usize];
+            let region = NamedRegion { name: "state area", region: slots.state };
+            images.push(image(ChunkKind::StateReset, Path::new("(erased)"), slots.state.start, data, region));
+        }
         FlashPlan::check(board, images)
     }
 
@@ -144,7 +155,12 @@ impl FlashPlan {
     /// Programs the plan into `flash` (the whole flash, from its base) the way a probe
     /// does: each image's sectors are erased, then the image is written.
     pub fn apply(&self, flash: &mut [u8]) {
-        for chunk in &self.chunks {
+        self.apply_chunks(flash, |_| true);
+    }
+
+    /// Like [`FlashPlan::apply`], for the chunks `keep` selects.
+    pub fn apply_chunks(&self, flash: &mut [u8], keep: impl Fn(&Chunk) -> bool) {
+        for chunk in self.chunks.iter().filter(|c| keep(c)) {
             let erase_start = (chunk.erases.start - self.flash.start) as usize;
             let erase_end = (chunk.erases.end - self.flash.start) as usize;
             flash[erase_start..erase_end].fill(self.erased_value);
@@ -299,6 +315,7 @@ fn check_inside_region(image: &Image) -> Result<(), FlashError> {
             }
             ChunkKind::Bootloader => "Raise restrict_size, or make the bootloader smaller (build it with --release)",
             ChunkKind::Update => "Flash an update signed for this layout, or raise slot_size",
+            ChunkKind::StateReset => "This is a bug in cargo boot's slot layout: please report it",
         },
     })
 }

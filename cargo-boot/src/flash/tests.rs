@@ -262,6 +262,7 @@ fn update_goes_into_the_secondary_slot_beside_the_app() {
         spans(&plan),
         [
             (ChunkKind::App, 0x0802_0000, 1200, region(0x0802_0000, 0x0804_0000), 1),
+            (ChunkKind::StateReset, 0x0810_0000, 0x2_0000, region(0x0810_0000, 0x0812_0000), 5),
             (ChunkKind::Update, 0x0812_0000, 0x3_0000, region(0x0812_0000, 0x0816_0000), 2),
         ]
     );
@@ -280,9 +281,19 @@ fn updates_go_to_the_secondary_slot_that_the_secure_layout_places() {
         let images = built(dir.path(), &l, 1000, 1200);
         let update = ProgramTarget::Update(signed(dir.path(), 0x800));
         let plan = FlashPlan::new(b, &l, &images, &[ProgramTarget::Combined, update]).unwrap();
-        let addresses: Vec<_> = plan.chunks.iter().map(|c| (c.image.kind, c.image.address)).collect();
-        assert_eq!(addresses, [(ChunkKind::Combined, l.flash.start), (ChunkKind::Update, slots.secondary.start)]);
-        assert!(plan.chunks[1].erases.end <= slots.secondary.end, "{}", b.name);
+        let mut addresses: Vec<_> = plan.chunks.iter().map(|c| (c.image.kind, c.image.address)).collect();
+        addresses.sort_by_key(|(kind, _)| *kind as u8);
+        assert_eq!(
+            addresses,
+            [
+                (ChunkKind::Combined, l.flash.start),
+                (ChunkKind::Update, slots.secondary.start),
+                (ChunkKind::StateReset, slots.state.start)
+            ],
+            "programming the primary slot also erases the swap state"
+        );
+        let update = plan.chunks.iter().find(|c| c.image.kind == ChunkKind::Update).unwrap();
+        assert!(update.erases.end <= slots.secondary.end, "{}", b.name);
     }
 }
 
@@ -617,7 +628,7 @@ fn a_virtual_board_flash_file_is_programmed_like_a_chip() {
     assert!(file.ends_with("target/boot/debug/qemu-an386.flash"));
 
     let combined = FlashPlan::new(&qemu, &l, &images, &[ProgramTarget::Combined]).unwrap();
-    let report = program_flash_file(&combined, &qemu, &file).unwrap();
+    let report = program_flash_file(&combined, &qemu, &l, &file).unwrap();
     assert!(report.created);
     let flash = std::fs::read(&file).unwrap();
     assert_eq!(flash.len(), 0x40_0000, "the whole flash, from its base");
@@ -628,7 +639,7 @@ fn a_virtual_board_flash_file_is_programmed_like_a_chip() {
     // A new app: the bootloader stays, the old app's sector is erased first.
     std::fs::write(&images.application, [0xC3; 100]).unwrap();
     let app = FlashPlan::new(&qemu, &l, &images, &[ProgramTarget::App]).unwrap();
-    let report = program_flash_file(&app, &qemu, &file).unwrap();
+    let report = program_flash_file(&app, &qemu, &l, &file).unwrap();
     assert!(!report.created);
     let flash = std::fs::read(&file).unwrap();
     assert_eq!(&flash[..1000], &[0xB1; 1000][..], "bootloader kept");

@@ -93,9 +93,16 @@ impl GdbClient {
             self.stream.set_read_timeout(wait)?;
             let mut buffer = [0u8; 8192];
             match self.stream.read(&mut buffer) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the gdb stub closed the connection")),
+                Ok(0) => {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the gdb stub closed the connection"))
+                }
                 Ok(n) => self.pending.extend_from_slice(&buffer[..n]),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                // A signal (Ctrl-C) interrupts the wait like a timeout: wait on until the deadline.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -114,7 +121,8 @@ impl GdbClient {
             return Ok(None);
         }
         let payload = self.pending[start + 1..hash].to_vec();
-        let checksum = std::str::from_utf8(&self.pending[hash + 1..hash + 3]).ok().and_then(|s| u8::from_str_radix(s, 16).ok());
+        let checksum =
+            std::str::from_utf8(&self.pending[hash + 1..hash + 3]).ok().and_then(|s| u8::from_str_radix(s, 16).ok());
         self.pending.drain(..hash + 3);
         let sum = payload.iter().fold(0u8, |sum, &b| sum.wrapping_add(b));
         if checksum != Some(sum) {
@@ -160,7 +168,10 @@ impl GdbClient {
             let count = CHUNK.min(len - bytes.len());
             let answer = self.request(format!("m{at:x},{count:x}").as_bytes())?;
             let chunk = from_hex(&answer).filter(|c| c.len() == count).ok_or_else(|| {
-                protocol_error(format!("reading {count} bytes at {at:#010x} was answered `{}`", String::from_utf8_lossy(&answer)))
+                protocol_error(format!(
+                    "reading {count} bytes at {at:#010x} was answered `{}`",
+                    String::from_utf8_lossy(&answer)
+                ))
             })?;
             bytes.extend_from_slice(&chunk);
         }
@@ -170,8 +181,9 @@ impl GdbClient {
     /// Reads the core registers, with the CPU stopped.
     pub fn registers(&mut self) -> io::Result<Registers> {
         let answer = self.request(b"g")?;
-        parse_registers(&answer)
-            .ok_or_else(|| protocol_error(format!("the registers were answered `{}`", String::from_utf8_lossy(&answer))))
+        parse_registers(&answer).ok_or_else(|| {
+            protocol_error(format!("the registers were answered `{}`", String::from_utf8_lossy(&answer)))
+        })
     }
 
     /// Runs a QEMU monitor command and returns what it printed.

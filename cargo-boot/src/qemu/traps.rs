@@ -88,7 +88,11 @@ pub fn is_exit_call(registers: &Registers, instruction: &[u8]) -> bool {
 /// Every halfword-aligned `bkpt #0xab` in `flash`, as addresses. Data that happens to
 /// look like one only costs a breakpoint that never hits.
 pub fn semihosting_calls(flash: &[u8], base: u32) -> impl Iterator<Item = u32> + '_ {
-    flash.chunks_exact(2).enumerate().filter(|(_, pair)| *pair == SEMIHOSTING_CALL).map(move |(i, _)| base + 2 * i as u32)
+    flash
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(_, pair)| *pair == SEMIHOSTING_CALL)
+        .map(move |(i, _)| base + 2 * i as u32)
 }
 
 /// The reset handler of the vector table at `table`, if it is a Thumb address inside
