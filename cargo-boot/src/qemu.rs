@@ -256,6 +256,8 @@ impl Qemu {
         if group == ProcessGroup::Own {
             std::os::unix::process::CommandExt::process_group(&mut command, 0);
         }
+        #[cfg(not(unix))]
+        let _ = group;
         let mut child =
             command.spawn().map_err(|source| QemuError::Spawn { program: program.display().to_string(), source })?;
         let (sender, lines) = mpsc::channel();
@@ -419,19 +421,18 @@ impl<'a> Session<'a> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return self.stop(Ending::Timeout, on_line);
             }
-            match self.gdb.receive(Some(POLL)) {
+            let exiting = match self.gdb.receive(Some(POLL)) {
                 Ok(Some(packet)) => match rsp::parse_stop(&packet) {
-                    Some(Stop::Signal(_)) => {
-                        if self.on_breakpoint()? == Running::Exiting {
-                            return self.finish_exit(on_line);
-                        }
-                    }
-                    Some(Stop::Exited(_) | Stop::Terminated(_)) => return self.finish_exit(on_line),
-                    None => {}
+                    Some(Stop::Signal(_)) => self.on_breakpoint()? == Running::Exiting,
+                    Some(Stop::Exited(_) | Stop::Terminated(_)) => true,
+                    None => false,
                 },
-                Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return self.finish_exit(on_line),
+                Ok(None) => false,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
                 Err(source) => return Err(QemuError::Gdb { doing: "running the board".into(), source }.into()),
+            };
+            if exiting {
+                return self.finish_exit(on_line);
             }
         }
     }

@@ -30,7 +30,7 @@ mod uart;
 
 use core::fmt::{self, Write as _};
 
-use boot_app::{Confirmation, Layout, LastUpdate};
+use boot_app::{Confirmation, LastUpdate, Layout};
 use boot_flash::ram::RamFlash;
 use boot_image::{ImageHeader, ImageVersion, HEADER_SIZE};
 use cortex_m_rt::{entry, exception, ExceptionFrame};

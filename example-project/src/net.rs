@@ -39,13 +39,13 @@ pub enum NetError {
 }
 
 /// The socket set's and the socket's memory.
-pub struct Buffers {
-    sockets: [SocketStorage<'static>; 1],
+pub struct Buffers<'a> {
+    sockets: [SocketStorage<'a>; 1],
     rx: [u8; 8192],
     tx: [u8; 1024],
 }
 
-impl Buffers {
+impl Buffers<'_> {
     /// Empty buffers.
     pub const fn new() -> Self {
         Self { sockets: [SocketStorage::EMPTY; 1], rx: [0; 8192], tx: [0; 1024] }
@@ -64,7 +64,7 @@ pub struct Net<'b> {
 
 impl<'b> Net<'b> {
     /// The network at 10.0.2.15/24, through 10.0.2.2, with `server` to connect to.
-    pub fn new(device: Lan9118, buffers: &'b mut Buffers, server: IpEndpoint) -> Self {
+    pub fn new(device: Lan9118, buffers: &'b mut Buffers<'b>, server: IpEndpoint) -> Self {
         let mut device = device;
         let seed = device.free_running_counter();
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(device.mac_address())));

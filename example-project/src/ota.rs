@@ -9,7 +9,7 @@
 
 use core::fmt::{self, Write as _};
 
-use boot_app::{Layout, LastUpdate};
+use boot_app::{LastUpdate, Layout};
 use boot_flash::ram::RamFlash;
 use boot_image::{ImageHeader, ImageVersion, HEADER_SIZE};
 use boot_update::http::manifest::{Manifest, ManifestError};
@@ -55,7 +55,9 @@ impl fmt::Display for Failure {
             Failure::Network(error) => write!(f, "{error}"),
             Failure::Http(error) => write!(f, "cannot get the manifest: {error}"),
             Failure::Manifest(error) => write!(f, "{error}"),
-            Failure::NotAnImage => f.write_str("the server's file is not an MCUboot image (its manifest has no version)"),
+            Failure::NotAnImage => {
+                f.write_str("the server's file is not an MCUboot image (its manifest has no version)")
+            }
             Failure::Download(error) => write!(f, "{error}"),
             Failure::Update(error) => write!(f, "{error}"),
         }
@@ -76,8 +78,9 @@ pub fn update(console: &mut Uart, flash: &mut RamFlash<'static>, running: ImageV
     let host = host.as_str();
 
     writeln!(console, "checking http://{host}/manifest.json").ok();
-    let mut buf = [0u8; 2048];
-    let body = http::fetch(&mut net, &Request::new(host, "/manifest.json"), &mut buf).map_err(Failure::Http)?;
+    let mut manifest_buf = [0u8; 1024];
+    let request = Request::new(host, "/manifest.json");
+    let body = http::fetch(&mut net, &request, &mut manifest_buf).map_err(Failure::Http)?;
     let manifest = Manifest::parse(body).map_err(Failure::Manifest)?;
     let offered = manifest.version.ok_or(Failure::NotAnImage)?;
     if !manifest.is_newer_than(running) {
@@ -88,10 +91,15 @@ pub fn update(console: &mut Uart, flash: &mut RamFlash<'static>, running: ImageV
         return Ok(Outcome::RefusedBefore(offered));
     }
     let path = manifest.path.unwrap_or("/update.bin");
-    writeln!(console, "version {} is available ({} bytes): downloading http://{host}{path}", Release(offered), manifest.size)
-        .ok();
+    writeln!(
+        console,
+        "version {} is available ({} bytes): downloading http://{host}{path}",
+        Release(offered),
+        manifest.size
+    )
+    .ok();
     let source = Source { host, path, attempts: ATTEMPTS };
-    download(console, &mut net, &source, flash, &mut buf)
+    download(console, &mut net, &source, flash, &mut [0u8; 2048])
 }
 
 /// Downloads, verifies, marks pending and resets.
@@ -104,8 +112,7 @@ fn download(
 ) -> Result<Outcome, Failure> {
     let mut writer = UpdateWriter::new(flash, boot_app::layout()).map_err(Failure::Update)?;
     let mut progress = Progress { console: &mut *console, quarters: 0 };
-    http::download(net, source, &mut writer, buf, &mut |event| progress.show(&event))
-        .map_err(Failure::Download)?;
+    http::download(net, source, &mut writer, buf, &mut |event| progress.show(&event)).map_err(Failure::Download)?;
     let image = writer.finish().map_err(Failure::Update)?;
     writeln!(
         console,
@@ -127,7 +134,7 @@ struct Progress<'c> {
 impl Progress<'_> {
     fn show(&mut self, event: &Event<'_, NetError>) {
         match *event {
-            Event::Progress { received, total: Some(total) } => {
+            Event::Progress { received, total } => {
                 let quarters = (u64::from(received) * 4 / u64::from(total.max(1))) as u32;
                 if quarters > self.quarters {
                     self.quarters = quarters;

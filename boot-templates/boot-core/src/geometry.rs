@@ -128,15 +128,23 @@ impl<'a> Geometry<'a> {
     }
 
     /// The sector that contains `address`, if any.
+    ///
+    /// Only 32-bit addresses can be in a sector ([`Sector::start`] is a `u32`), so the
+    /// arithmetic below the range checks is 32-bit: no 64-bit division on 32-bit cores.
     pub const fn sector_at(&self, address: u64) -> Option<Sector> {
+        if address > u32::MAX as u64 {
+            return None;
+        }
         let mut start = self.base as u64;
         let mut i = 0;
         while i < self.sectors.len() {
             let run = self.sectors[i];
             let span = run.size as u64 * run.count as u64;
             if address >= start && address < start + span && run.size > 0 {
-                let index = (address - start) / run.size as u64;
-                return Some(Sector { start: (start + index * run.size as u64) as u32, size: run.size });
+                // start <= address <= u32::MAX, so both fit in 32 bits.
+                let start = start as u32;
+                let index = (address as u32 - start) / run.size;
+                return Some(Sector { start: start + index * run.size, size: run.size });
             }
             start += span;
             i += 1;

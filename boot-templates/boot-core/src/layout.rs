@@ -331,16 +331,36 @@ pub struct SlotLayout {
 impl SlotLayout {
     /// Checks `request` against the flash's `geometry` and derives the layout.
     pub const fn new(geometry: &Geometry<'_>, request: &LayoutRequest) -> Result<Self, LayoutError> {
+        Self::checked::<true>(geometry, request)
+    }
+
+    /// The same checks as [`SlotLayout::new`], without working out the suggestions its
+    /// errors carry (the nearest valid slot start, a state size that fits, the sector
+    /// boundaries around a misplaced address). For a bootloader, which checks the layout
+    /// it was built with against its flash driver's sector map but cannot show why it
+    /// does not fit: the search for suggestions is over 1 KiB of code on Cortex-M.
+    pub const fn check(geometry: &Geometry<'_>, request: &LayoutRequest) -> Option<Self> {
+        match Self::checked::<false>(geometry, request) {
+            Ok(layout) => Some(layout),
+            Err(_) => None,
+        }
+    }
+
+    /// [`SlotLayout::new`]; with `EXPLAIN` false, errors carry no suggestions.
+    const fn checked<const EXPLAIN: bool>(
+        geometry: &Geometry<'_>,
+        request: &LayoutRequest,
+    ) -> Result<Self, LayoutError> {
         tri!(check_write_size(request.write_size));
         tri!(check_sector_map(geometry));
         let record = record_size(request.write_size);
-        tri!(check_region(geometry, &request.primary, RegionName::Primary, record));
-        tri!(check_region(geometry, &request.secondary, RegionName::Secondary, record));
-        tri!(check_region(geometry, &request.state, RegionName::State, record));
+        tri!(check_region::<EXPLAIN>(geometry, &request.primary, RegionName::Primary, record));
+        tri!(check_region::<EXPLAIN>(geometry, &request.secondary, RegionName::Secondary, record));
+        tri!(check_region::<EXPLAIN>(geometry, &request.state, RegionName::State, record));
         tri!(check_overlaps(request));
         let unit = max(geometry.largest_sector_in(&request.primary), geometry.largest_sector_in(&request.secondary));
-        tri!(check_units(geometry, &request.primary, RegionName::Primary, unit));
-        tri!(check_units(geometry, &request.secondary, RegionName::Secondary, unit));
+        tri!(check_units::<EXPLAIN>(geometry, &request.primary, RegionName::Primary, unit));
+        tri!(check_units::<EXPLAIN>(geometry, &request.secondary, RegionName::Secondary, unit));
         let required = request.primary.size as u64 + unit as u64;
         if (request.secondary.size as u64) < required {
             return Err(LayoutError::SecondaryTooSmall { size: request.secondary.size, required, unit });
@@ -355,7 +375,7 @@ impl SlotLayout {
         if units > MAX_UNITS {
             return Err(LayoutError::TooManyUnits { units });
         }
-        tri!(check_state(geometry, &request.state, units, request.write_size));
+        tri!(check_state::<EXPLAIN>(geometry, &request.state, units, request.write_size));
         Ok(SlotLayout {
             flash_base: geometry.base,
             erased: geometry.erased,
@@ -507,7 +527,7 @@ const fn check_sector_map(geometry: &Geometry<'_>) -> Result<(), LayoutError> {
 
 /// Checks that `region` is non-empty, inside the flash, on sector boundaries and made of
 /// sectors the state records can tile.
-const fn check_region(
+const fn check_region<const EXPLAIN: bool>(
     geometry: &Geometry<'_>,
     region: &Region,
     name: RegionName,
@@ -520,8 +540,8 @@ const fn check_region(
     if region.start < geometry.base || region.end() > flash_end {
         return Err(LayoutError::OutsideFlash { region: name, given: *region, flash_start: geometry.base, flash_end });
     }
-    tri!(check_boundary(geometry, region.start as u64, name, Edge::Start));
-    tri!(check_boundary(geometry, region.end(), name, Edge::End));
+    tri!(check_boundary::<EXPLAIN>(geometry, region.start as u64, name, Edge::Start));
+    tri!(check_boundary::<EXPLAIN>(geometry, region.end(), name, Edge::End));
     let mut address = region.start as u64;
     while address < region.end() {
         let Some(sector) = geometry.sector_at(address) else { break };
@@ -533,7 +553,7 @@ const fn check_region(
     Ok(())
 }
 
-const fn check_boundary(
+const fn check_boundary<const EXPLAIN: bool>(
     geometry: &Geometry<'_>,
     address: u64,
     region: RegionName,
@@ -542,7 +562,7 @@ const fn check_boundary(
     if geometry.is_boundary(address) {
         return Ok(());
     }
-    match geometry.sector_at(address) {
+    match if EXPLAIN { geometry.sector_at(address) } else { None } {
         Some(sector) => {
             Err(LayoutError::NotSectorAligned { region, edge, address, below: sector.start, above: sector.end() })
         }
@@ -566,12 +586,14 @@ const fn check_overlaps(request: &LayoutRequest) -> Result<(), LayoutError> {
 /// The first sector in `[start, start + size)` that straddles a `unit` boundary counted
 /// from `start`, if any.
 const fn straddling_sector(geometry: &Geometry<'_>, start: u64, size: u64, unit: u32) -> Option<Sector> {
-    let unit = unit as u64;
     let mut address = start;
     while address < start + size {
         let Some(sector) = geometry.sector_at(address) else { return None };
-        let first = (sector.start as u64 - start) / unit;
-        let last = (sector.end() - 1 - start) / unit;
+        // `start` is a sector boundary at or below `sector.start`, and sectors end at most
+        // at 2^32: the offsets fit in 32 bits (no 64-bit division on 32-bit cores).
+        let offset = (sector.start as u64 - start) as u32;
+        let first = offset / unit;
+        let last = (offset + (sector.size - 1)) / unit;
         if first != last {
             return Some(sector);
         }
@@ -581,10 +603,15 @@ const fn straddling_sector(geometry: &Geometry<'_>, start: u64, size: u64, unit:
 }
 
 /// Checks that a slot is a whole number of `unit`s, each a whole number of sectors.
-const fn check_units(geometry: &Geometry<'_>, region: &Region, name: RegionName, unit: u32) -> Result<(), LayoutError> {
+const fn check_units<const EXPLAIN: bool>(
+    geometry: &Geometry<'_>,
+    region: &Region,
+    name: RegionName,
+    unit: u32,
+) -> Result<(), LayoutError> {
     if let Some(sector) = straddling_sector(geometry, region.start as u64, region.size as u64, unit) {
         let boundary = region.start + ((sector.start - region.start) / unit + 1) * unit;
-        let nearest_start = nearest_unit_start(geometry, region, unit);
+        let nearest_start = if EXPLAIN { nearest_unit_start(geometry, region, unit) } else { None };
         return Err(LayoutError::MixedSectors { region: name, unit, boundary, sector, nearest_start });
     }
     if region.size % unit != 0 {
@@ -614,16 +641,21 @@ const fn nearest_unit_start(geometry: &Geometry<'_>, region: &Region, unit: u32)
 }
 
 /// Checks that the state area splits into two pages of whole sectors, each large enough.
-const fn check_state(geometry: &Geometry<'_>, state: &Region, units: u32, write_size: u32) -> Result<(), LayoutError> {
+const fn check_state<const EXPLAIN: bool>(
+    geometry: &Geometry<'_>,
+    state: &Region,
+    units: u32,
+    write_size: u32,
+) -> Result<(), LayoutError> {
     let required = required_page_size(units, write_size);
     let middle = state.start as u64 + state.size as u64 / 2;
     if state.size % 2 != 0 || !geometry.is_boundary(middle) {
-        let suggested_size = suggest_state_size(geometry, state.start, required);
+        let suggested_size = if EXPLAIN { suggest_state_size(geometry, state.start, required) } else { None };
         return Err(LayoutError::StateNotSplit { given: *state, suggested_size });
     }
     let page_size = state.size / 2;
     if page_size < required {
-        let suggested_size = suggest_state_size(geometry, state.start, required);
+        let suggested_size = if EXPLAIN { suggest_state_size(geometry, state.start, required) } else { None };
         return Err(LayoutError::StateTooSmall { page_size, required, units, suggested_size });
     }
     Ok(())

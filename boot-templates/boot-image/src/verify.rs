@@ -339,16 +339,57 @@ fn key_by_value<S: ImageSource + ?Sized>(
     Ok(keys.iter().position(|key| value == &ed25519_spki(key)[..] || value == &key[..]))
 }
 
-/// RFC 8032 verification of `signature` over `message`. salty does not check that S is
-/// below the group order, so that is done here (it rejects malleable signatures).
+/// RFC 8032 verification of `signature` over `message`: `[S]B = R + [k]A` with
+/// `k = SHA-512(R || A || message) mod L`, checked as `[S]B + [k](-A)` encoding to `R`.
+///
+/// salty provides the curve (point decoding, addition, scalar multiplication, encoding)
+/// and SHA-512. Its own `PublicKey::verify` is not used: it reduces `k` with a fully
+/// unrolled Montgomery multiplication that is about 2 KiB of code on Cortex-M; the
+/// shift-and-subtract [`reduce_mod_l`] gives the same result in a few dozen instructions.
+/// salty does not check that S is below the group order either: that is done here (it
+/// rejects malleable signatures).
 fn ed25519_verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64], index: usize) -> Result<bool, Error> {
-    let public = salty::PublicKey::try_from(key).map_err(|_| Error::InvalidPublicKey { index })?;
+    let public = salty::CompressedY(*key).decompressed().map_err(|_| Error::InvalidPublicKey { index })?;
+    let mut r = [0; 32];
+    r.copy_from_slice(&signature[..32]);
     let mut s = [0; 32];
     s.copy_from_slice(&signature[32..]);
     if !scalar_is_canonical(&s) {
         return Ok(false);
     }
-    Ok(public.verify(message, &salty::Signature::from(signature)).is_ok())
+    let digest: [u8; 64] = sha2::Sha512::new().chain_update(r).chain_update(key).chain_update(message).finalize().into();
+    let k = salty::Scalar(reduce_mod_l(&digest));
+    let sb = &salty::Scalar(s) * &salty::EdwardsPoint::basepoint();
+    let minus_ka = &k * &(-&public);
+    Ok((&sb + &minus_ka).compressed().0 == r)
+}
+
+/// `x mod L` for a little-endian 512-bit `x`: binary long division, one bit of `x` at a
+/// time from the top. The remainder stays below L < 2^253, so doubling it and adding a
+/// bit fits in 256 bits, and one subtraction brings it back below L. Not constant-time,
+/// which verification (of public data) does not need.
+fn reduce_mod_l(x: &[u8; 64]) -> [u8; 32] {
+    let mut r = [0u8; 32];
+    for bit in (0..512).rev() {
+        let mut carry = (x[bit / 8] >> (bit % 8)) & 1;
+        for byte in r.iter_mut() {
+            let shifted = (*byte << 1) | carry;
+            carry = *byte >> 7;
+            *byte = shifted;
+        }
+        let mut difference = [0u8; 32];
+        let mut borrow = 0u8;
+        for ((d, &a), &b) in difference.iter_mut().zip(&r).zip(&ED25519_L) {
+            let (t, b1) = a.overflowing_sub(b);
+            let (t, b2) = t.overflowing_sub(borrow);
+            *d = t;
+            borrow = u8::from(b1 | b2);
+        }
+        if borrow == 0 {
+            r = difference;
+        }
+    }
+    r
 }
 
 /// True if the little-endian 256-bit `s` is below the group order L.
@@ -375,6 +416,40 @@ mod tests {
         assert!(!scalar_is_canonical(&[0xff; 32]));
     }
 
+    #[test]
+    fn the_wide_reduction_matches_salty_and_the_definition() {
+        // L itself, L - 1, 2^512 - 1, zero and pseudo-random values, against salty's
+        // Montgomery reduction.
+        let mut cases = Vec::new();
+        let mut l_wide = [0u8; 64];
+        l_wide[..32].copy_from_slice(&ED25519_L);
+        cases.push(l_wide);
+        l_wide[0] -= 1;
+        cases.push(l_wide);
+        cases.push([0xff; 64]);
+        cases.push([0; 64]);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            let mut x = [0u8; 64];
+            for byte in x.iter_mut() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            cases.push(x);
+        }
+        for x in &cases {
+            let reduced = reduce_mod_l(x);
+            assert_eq!(reduced, salty::Scalar::from_u512_le(x).0, "{x:02x?}");
+            assert!(scalar_is_canonical(&reduced));
+        }
+        assert_eq!(reduce_mod_l(&cases[0]), [0; 32]);
+        let mut l_minus_one = ED25519_L;
+        l_minus_one[0] -= 1;
+        assert_eq!(reduce_mod_l(&cases[1]), l_minus_one);
+    }
+
     /// RFC 8032 section 7.1, TEST 2: one-byte message.
     #[test]
     fn rfc8032_vectors_verify_and_tampered_ones_do_not() {
@@ -386,6 +461,25 @@ mod tests {
         assert_eq!(ed25519_verify(&key, &[0x73], &sig, 0), Ok(false));
         sig[0] ^= 1;
         assert_eq!(ed25519_verify(&key, &[0x72], &sig, 0), Ok(false));
+    }
+
+    #[test]
+    fn signatures_by_another_implementation_verify_and_any_changed_bit_breaks_them() {
+        use ed25519_dalek::Signer;
+        for seed in 0u8..24 {
+            let key = ed25519_dalek::SigningKey::from_bytes(&[seed.wrapping_mul(37).wrapping_add(1); 32]);
+            let public = key.verifying_key().to_bytes();
+            let message: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed));
+            let signature = key.sign(&message).to_bytes();
+            assert_eq!(ed25519_verify(&public, &message, &signature, 0), Ok(true), "seed {seed}");
+            let bit = usize::from(seed) * 11 % 512;
+            let mut changed = signature;
+            changed[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(ed25519_verify(&public, &message, &changed, 0), Ok(false), "seed {seed}, bit {bit}");
+            let mut changed = message;
+            changed[usize::from(seed) % 32] ^= 0x80;
+            assert_eq!(ed25519_verify(&public, &changed, &signature, 0), Ok(false), "seed {seed}");
+        }
     }
 
     #[test]

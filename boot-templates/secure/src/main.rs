@@ -89,7 +89,7 @@ fn main() -> ! {
         header_size: symbol!(__boot_header_size),
         write_size: <board::Flash as NorFlash>::WRITE_SIZE as u32,
     };
-    let Ok(layout) = SlotLayout::new(&geometry, &request) else {
+    let Some(layout) = SlotLayout::check(&geometry, &request) else {
         log::text("[boot] the slot layout does not fit this flash: rebuild with `cargo boot build`");
         log::end();
         halt();

@@ -30,8 +30,9 @@ pub enum Event<'e, E> {
     Progress {
         /// Bytes the writer holds.
         received: u32,
-        /// The image's size, once the writer knows it.
-        total: Option<u32>,
+        /// The image's size: what the server announced (`Content-Range`, or where the
+        /// body ends), until the image's own TLV area says.
+        total: u32,
     },
     /// The connection failed; the next attempt resumes at `received`.
     Interrupted {
@@ -133,10 +134,13 @@ where
     let request = Request::new(source.host, source.path).from_offset(writer.resume_offset());
     let mut response = get(transport, &request, buf).map_err(Failure::Http)?;
     let mut offset = response.body_offset();
+    let announced =
+        response.content_range.and_then(|range| range.total).unwrap_or(offset.saturating_add(response.content_length));
     while let Some(chunk) = response.next_chunk(transport).map_err(Failure::Http)? {
         writer.write_at(offset, chunk).map_err(Failure::Update)?;
         offset += chunk.len() as u32;
-        on_event(Event::Progress { received: writer.resume_offset(), total: writer.total_size() });
+        let total = writer.total_size().unwrap_or(announced);
+        on_event(Event::Progress { received: writer.resume_offset(), total });
     }
     if !writer.is_complete() {
         let (received, total) = (writer.resume_offset(), writer.total_size());

@@ -380,3 +380,25 @@ fn a_corrupted_or_foreign_file_is_refused_and_not_marked_pending() {
     let status = boot_app::BootControl::new(&mut flash, layout()).unwrap().status().unwrap();
     assert_eq!(status.pending, None);
 }
+
+#[test]
+fn progress_counts_up_to_the_announced_size_across_resumes() {
+    let image = v2();
+    let mut server = FakeServer::new(image.clone(), &[9000]);
+    let mut flash = SimFlash::<4>::new(&geometry());
+    let mut writer = UpdateWriter::new(&mut flash, layout()).unwrap();
+    let mut seen = Vec::new();
+    download(&mut server, &SOURCE, &mut writer, &mut [0u8; 1024], &mut |event| match event {
+        Event::Progress { received, total } => seen.push((received, total)),
+        Event::Connecting { offset } => seen.push((offset, 0)),
+        Event::Interrupted { .. } => {}
+    })
+    .unwrap();
+    let total = image.len() as u32;
+    assert_eq!(seen.first(), Some(&(0, 0)), "the first connection asks for everything");
+    assert!(seen.contains(&(9000, 0)), "the second resumes at 9000: {seen:?}");
+    let progress: Vec<_> = seen.iter().filter(|(_, t)| *t != 0).collect();
+    assert!(progress.iter().all(|(_, t)| *t == total), "every total is the image's size");
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0), "received only grows");
+    assert_eq!(progress.last(), Some(&&(total, total)));
+}
