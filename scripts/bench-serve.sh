@@ -37,10 +37,11 @@ BOOT_TIME_PID=$!
 PY_TIME_PID=$!
 
 # Stops a server started under time: the signal goes to the server, not to time.
+# SIGTERM, as background jobs of a script ignore SIGINT (python would not stop).
 stop() {
     local child
     child=$(pgrep -P "$1" || true)
-    [ -n "$child" ] && kill -INT "$child" 2>/dev/null || true
+    [ -n "$child" ] && kill -TERM "$child" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
 trap 'stop $BOOT_TIME_PID; stop $PY_TIME_PID' EXIT

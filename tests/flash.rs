@@ -51,7 +51,7 @@ fn create(name: &str, board: &str, target: &str) -> Project {
     let dir = root.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&root).unwrap();
-    let created = run(cargo_boot().current_dir(&root).args(["new", "--board", board, name]));
+    let created = run(cargo_boot().current_dir(&root).args(["new", "--board", board, "--template", "minimal", name]));
     assert!(created.status.success(), "cargo boot new failed");
     let project = Project { dir, target_dir: root.join(format!("target-{target}")), name: name.to_string() };
     let built = run(cargo_boot().current_dir(&project.dir).arg("build").env("CARGO_TARGET_DIR", &project.target_dir));

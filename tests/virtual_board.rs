@@ -63,12 +63,13 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A new project for `board`, made by `cargo boot new` in a fresh directory outside
-/// any workspace.
-fn new_project(board: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
+/// A new project for `board` with the bundled bootloader `template`, made by
+/// `cargo boot new` in a fresh directory outside any workspace.
+fn new_project(board: &str, name: &str, template: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join(name);
-    succeed(&mut cargo_boot(parent.path(), &["new", "--board", board, dir.to_str().unwrap()]));
+    let args = ["new", "--board", board, "--template", template, dir.to_str().unwrap()];
+    succeed(&mut cargo_boot(parent.path(), &args));
     (parent, dir)
 }
 
@@ -82,7 +83,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 /// `cargo boot new` → `build` → `run` on a board, then the images.
 fn new_build_run(board: &str, target: &str) {
     let name = format!("blinky-{board}");
-    let (_parent, dir) = new_project(board, &name);
+    let (_parent, dir) = new_project(board, &name, "minimal");
     let build = timed(&format!("{board}: cargo boot build"), || succeed(&mut cargo_boot(&dir, &["build"])));
     let run =
         timed(&format!("{board}: cargo boot run"), || succeed(&mut cargo_boot(&dir, &["run", "--timeout", "60"])));
@@ -105,18 +106,21 @@ fn an385_new_build_run() {
     new_build_run("qemu-an385", "thumbv7m-none-eabi");
 }
 
-/// The hardware template builds at once for every bundled hardware board, and the
+/// The hardware template builds at once for every bundled hardware board with both
+/// bundled bootloaders, each fitting the board's default bootloader region, and the
 /// K64F's combined image leaves the chip unsecured (FSEC = 0xFE at 0x40C).
 #[test]
 fn the_hardware_template_builds_for_every_hardware_board() {
-    for board in ["odin-w2", "nucleo-f429zi", "frdm-k64f", "xdot"] {
-        let name = format!("blinky-{board}");
-        let (_parent, dir) = new_project(board, &name);
-        timed(&format!("{board}: cargo boot build"), || succeed(&mut cargo_boot(&dir, &["build"])));
-        let (target_dir, _) = shared_dirs();
-        let combined = std::fs::read(target_dir.join("boot/debug").join(format!("{name}.bin"))).unwrap();
-        if board == "frdm-k64f" {
-            assert_eq!(combined[0x40C], 0xFE, "FSEC of the K64F flash configuration field");
+    for template in ["secure", "minimal"] {
+        for board in ["odin-w2", "nucleo-f429zi", "frdm-k64f", "xdot"] {
+            let name = format!("blinky-{board}-{template}");
+            let (_parent, dir) = new_project(board, &name, template);
+            timed(&format!("{board} ({template}): cargo boot build"), || succeed(&mut cargo_boot(&dir, &["build"])));
+            let (target_dir, _) = shared_dirs();
+            let combined = std::fs::read(target_dir.join("boot/debug").join(format!("{name}.bin"))).unwrap();
+            if board == "frdm-k64f" {
+                assert_eq!(combined[0x40C], 0xFE, "FSEC of the K64F flash configuration field ({template})");
+            }
         }
     }
 }
@@ -231,7 +235,7 @@ fn saved_boots(flash_file: &Path) -> u32 {
 /// with Ctrl-C.
 #[test]
 fn the_flash_survives_resets_and_runs() {
-    let (_parent, dir) = new_project("qemu-an386", "boot-counter");
+    let (_parent, dir) = new_project("qemu-an386", "boot-counter", "minimal");
     std::fs::write(dir.join("src/main.rs"), BOOT_COUNTER_APP).unwrap();
     let flash_file = dir.join("board.flash");
     let flash_arg = format!("--flash-file={}", flash_file.display());

@@ -33,10 +33,20 @@ pub const KEYS: &[&str] = &[
 #[serde(rename_all = "kebab-case")]
 pub enum Template {
     /// Sets VTOR and the stack pointer and jumps to the app, as `mbed_start_application` does.
-    #[default]
     Minimal,
     /// Verifies signed images, installs updates by swapping, and reverts unconfirmed ones.
+    #[default]
     Secure,
+}
+
+impl Template {
+    /// The name used in `[package.metadata.boot] template = "..."`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Minimal => "minimal",
+            Template::Secure => "secure",
+        }
+    }
 }
 
 /// `[package.metadata.boot]`, after workspace defaults are applied and paths resolved.
@@ -326,7 +336,7 @@ mod tests {
         assert_eq!(meta.board, "odin-w2");
         assert_eq!(meta.restrict_size, 0x40000);
         assert_eq!(meta.bootloader_img, Some(PathBuf::from("/p/bl/odin.bin")));
-        assert_eq!(meta.template, Template::Minimal);
+        assert_eq!(meta.template, Template::Secure, "the secure template is the default");
     }
 
     #[test]

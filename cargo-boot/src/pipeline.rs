@@ -19,7 +19,7 @@ use crate::elf::{self, FlatImage};
 use crate::error::{IoContext, Result};
 use crate::layout::Layout;
 use crate::linker::{self, Image};
-use crate::metadata::{self, BootMetadata, Template};
+use crate::metadata::{self, BootMetadata};
 use crate::toolchain::{self, Toolchain};
 use crate::{fsutil, ihex, secure, templates};
 
@@ -198,10 +198,7 @@ fn bootloader_image(
         on_event(Event::Step(format!("bootloader_img {}", path.display())));
         return load_bootloader_img(path, &project.board);
     }
-    let template = match project.metadata.template {
-        Template::Minimal => "minimal",
-        Template::Secure => "secure",
-    };
+    let template = project.metadata.template.name();
     on_event(Event::Step(format!("bootloader ({template} template, {} driver)", project.board.flash.driver.feature())));
     build_template(project, toolchain, template, dir, env)
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::board::Board;
 use crate::error::{IoContext, Result};
+use crate::metadata::Template;
 use crate::{fsutil, templates};
 
 mod embedded {
@@ -43,6 +44,8 @@ pub struct NewProject<'a> {
     pub board: &'a Board,
     /// The bootloader region size (defaults to the board's).
     pub restrict_size: Option<u32>,
+    /// The bundled bootloader the project builds.
+    pub template: Template,
 }
 
 impl NewProject<'_> {
@@ -81,6 +84,7 @@ impl NewProject<'_> {
             ("board", self.board.name.clone()),
             ("restrict_size", format!("{:#x}", self.restrict_size.unwrap_or(self.board.default_restrict_size))),
             ("target", self.board.target.clone()),
+            ("template", self.template.name().to_string()),
             ("boot_app_path", toml_string_body(&boot_app.display().to_string())),
         ])
     }
@@ -250,7 +254,13 @@ mod tests {
         let values = [("name", "blinky".to_string())];
         assert_eq!(fill("name = \"{{name}}\" {{other}}", &values), "name = \"blinky\" {{other}}");
         let board = odin();
-        let project = NewProject { path: Path::new("/tmp/9lives"), name: None, board: &board, restrict_size: None };
+        let project = NewProject {
+            path: Path::new("/tmp/9lives"),
+            name: None,
+            board: &board,
+            restrict_size: None,
+            template: Template::Secure,
+        };
         assert_eq!(project.package_name().unwrap_err(), ScaffoldError::BadName { name: "9lives".into() });
         assert_eq!(toml_string_body(r#"C:\a"b"#), r#"C:\\a\"b"#);
     }
@@ -259,7 +269,13 @@ mod tests {
     fn new_refuses_an_existing_path() {
         let dir = tempfile::tempdir().unwrap();
         let board = odin();
-        let project = NewProject { path: dir.path(), name: Some("x"), board: &board, restrict_size: None };
+        let project = NewProject {
+            path: dir.path(),
+            name: Some("x"),
+            board: &board,
+            restrict_size: None,
+            template: Template::Minimal,
+        };
         let err = project.create().unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
     }

@@ -16,9 +16,10 @@ fn board(name: &str) -> Board {
 }
 
 /// The layout of a minimal-template project on `board` with `restrict_size`.
+/// A minimal-template layout (no slots): the app right after the bootloader.
 fn layout(board: &Board, restrict_size: u32) -> Layout {
-    let package =
-        serde_json::json!({ "boot": { "board": board.name, "restrict_size": format!("{restrict_size:#x}") } });
+    let package = serde_json::json!({ "boot": {
+        "board": board.name, "restrict_size": format!("{restrict_size:#x}"), "template": "minimal" } });
     let meta =
         crate::metadata::read(&package, &serde_json::Value::Null, Path::new("/p/Cargo.toml"), Path::new("/p")).unwrap();
     Layout::new(board, &meta).unwrap()
