@@ -152,33 +152,25 @@ fn as_cargos_runner_it_finds_the_project_from_the_elf_path() {
     );
 }
 
-/// `cargo run` with `runner = "cargo boot flash --dry-run"`: cargo builds the app,
-/// then cargo boot rebuilds it the cargo boot way and flashes it. The plain build links
-/// only with a `memory.x` it can find, so this project gets a copy of the generated one.
+/// `cargo run` with `runner = "cargo boot flash --dry-run"`: cargo builds the app (its
+/// build.rs finds the `memory.x` cargo boot keeps in `target/boot/<profile>/`), then
+/// cargo boot rebuilds it the cargo boot way and flashes it.
 #[test]
 fn cargo_run_flashes_through_the_runner() {
     let project = project("odin-w2");
     let toolchain = cargo_boot::toolchain::resolve("thumbv7em-none-eabihf").expect("a toolchain (see ENVIRONMENT)");
-    let cargo_boot::toolchain::Linker::Lld(lld) = &toolchain.linker else {
-        eprintln!("skipped: this test passes the linker through cargo config, which needs an LLD");
-        return;
-    };
-    let link = std::fs::read_dir(project.output_dir().join("link")).unwrap();
-    let app_link = link.flatten().find(|e| e.file_name().to_string_lossy().starts_with("app-")).unwrap().path();
-    std::fs::copy(app_link.join("memory.x"), project.dir.join("memory.x")).unwrap();
     let runner =
         format!("target.thumbv7em-none-eabihf.runner=\"{} boot flash --dry-run\"", env!("CARGO_BIN_EXE_cargo-boot"));
     let mut command = cargo_boot::cargo::cargo_command();
     command
         .current_dir(&project.dir)
         .args(["run", "--config", &runner, "--config"])
-        .arg(format!("target.thumbv7em-none-eabihf.linker={:?}", lld.display().to_string()))
+        .arg(format!("target.thumbv7em-none-eabihf.rustflags={:?}", toolchain.linker.rustc_flags()))
         .args(toolchain.cargo_args())
         .envs(toolchain.cargo_env())
         .env("CARGO_TARGET_DIR", &project.target_dir);
     let output = run(&mut command);
-    std::fs::remove_file(project.dir.join("memory.x")).unwrap();
-    assert!(output.status.success());
+    assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("flash plan for odin-w2"), "{}", text(&output.stdout));
     assert!(text(&output.stderr).contains("nothing was written"), "{}", text(&output.stderr));
 }
@@ -221,10 +213,11 @@ fn boot(project: &Project, file: &Path) -> Output {
 /// and `cargo run` (the runner) programs and boots it.
 #[test]
 fn a_virtual_board_keeps_what_was_flashed_across_runs() {
-    if which::which(cargo_boot::qemu::QEMU_PROGRAM).is_err() {
-        eprintln!("skipped: {} is not installed", cargo_boot::qemu::QEMU_PROGRAM);
-        return;
-    }
+    assert!(
+        which::which(cargo_boot::qemu::QEMU_PROGRAM).is_ok(),
+        "{} is not installed: run scripts/setup.sh",
+        cargo_boot::qemu::QEMU_PROGRAM
+    );
     // Its own project (it edits the app), sharing the build directory of `vboard`; so
     // its own flash file too (the default one is per build directory and board).
     let project = create("vrun", "qemu-an386", "vboard");

@@ -96,7 +96,8 @@ impl Build {
 
     /// Stages `update` as a pending candidate in the flash file.
     fn stage(&self, flash: &Path, update: &Path) {
-        let args = ["flash", "--no-build", "--update", update.to_str().unwrap(), "--flash-file", flash.to_str().unwrap()];
+        let args =
+            ["flash", "--no-build", "--update", update.to_str().unwrap(), "--flash-file", flash.to_str().unwrap()];
         check(&self.cargo_boot(&args), "flash --update");
     }
 

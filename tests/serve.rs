@@ -208,9 +208,12 @@ fn ranges_head_and_lengths_on_a_1_mib_file() {
     assert!(full.header("Last-Modified").is_some());
     assert_eq!(full.body, serve.image);
 
-    for (range, start, end) in
-        [("0-99", 0, 100), ("500000-500999", 500_000, 501_000), ("-4096", MIB - 4096, MIB), ("1048000-", 1_048_000, MIB)]
-    {
+    for (range, start, end) in [
+        ("0-99", 0, 100),
+        ("500000-500999", 500_000, 501_000),
+        ("-4096", MIB - 4096, MIB),
+        ("1048000-", 1_048_000, MIB),
+    ] {
         let part = curl(&url, &["--range", range]);
         assert_eq!(part.status, 206, "{range}");
         part.assert_framed();
@@ -348,7 +351,8 @@ fn a_hundred_concurrent_downloads_are_all_byte_exact() {
         assert_eq!(sha256_hex(&std::fs::read(output).unwrap()), expected, "{}", output.display());
     }
     assert!(started.elapsed() < Duration::from_secs(30));
-    let logged = |lines: &[String]| lines.iter().filter(|l| l.contains("\"GET /update.bin\" 200 1048576 bytes")).count();
+    let logged =
+        |lines: &[String]| lines.iter().filter(|l| l.contains("\"GET /update.bin\" 200 1048576 bytes")).count();
     serve.wait_for(|lines| (logged(lines) == 100).then_some(()));
 }
 

@@ -2,15 +2,83 @@
 //! `cargo boot build` and found through the `-L` directory it passes to the final link.
 //! cortex-m-rt's `device` feature also includes a `device.x`, which names interrupt
 //! handlers: the bootloader has none, so an empty one is written here.
+//!
+//! If `BOOT_MEMORY_X` names that `memory.x` (`cargo boot build` sets it), its `__boot_*`
+//! symbols are also turned into constants (`$OUT_DIR/memory.rs`), so that the slot layout
+//! is checked when the bootloader is compiled instead of at every boot: about 1 KiB less
+//! code. Without it the bootloader reads the symbols at run time and checks them there.
 
 use std::path::PathBuf;
 use std::{env, fs};
 
+/// The symbols the layout needs, in the order of `Memory`'s fields.
+const SYMBOLS: [&str; 10] = [
+    "__boot_flash_start",
+    "__boot_flash_size",
+    "__boot_primary_start",
+    "__boot_primary_size",
+    "__boot_secondary_start",
+    "__boot_secondary_size",
+    "__boot_state_start",
+    "__boot_state_size",
+    "__boot_header_size",
+    "__boot_erased_value",
+];
+
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
     fs::write(out.join("device.x"), "/* The bootloader handles no interrupt. */\n").unwrap();
+    fs::write(out.join("memory.rs"), memory_constants()).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=--nmagic");
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=BOOT_MEMORY_X");
+}
+
+/// `pub const BUILT: Option<Memory>`: `Some` with the values of `BOOT_MEMORY_X`'s
+/// symbols, `None` without the variable.
+fn memory_constants() -> String {
+    let Some(path) = env::var_os("BOOT_MEMORY_X").filter(|p| !p.is_empty()) else {
+        return "/// No `BOOT_MEMORY_X`: the layout is read from the linker symbols at run time.\n\
+                pub const BUILT: Option<Memory> = None;\n"
+            .to_string();
+    };
+    let path = PathBuf::from(path);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("BOOT_MEMORY_X: cannot read {}: {e}", path.display()));
+    let values: Vec<u32> = SYMBOLS
+        .iter()
+        .map(|name| {
+            symbol_value(&text, name).unwrap_or_else(|| {
+                panic!("BOOT_MEMORY_X: {} does not define `{name} = <number>;`", path.display())
+            })
+        })
+        .collect();
+    format!(
+        "/// The layout of the `memory.x` in `BOOT_MEMORY_X`.\n\
+         pub const BUILT: Option<Memory> = Some(Memory {{\n    \
+         flash_start: {:#x},\n    flash_size: {:#x},\n    \
+         primary: Region::new({:#x}, {:#x}),\n    \
+         secondary: Region::new({:#x}, {:#x}),\n    \
+         state: Region::new({:#x}, {:#x}),\n    \
+         header_size: {:#x},\n    erased_value: {:#x},\n}});\n",
+        values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7], values[8], values[9]
+    )
+}
+
+/// The value of `name = 0x...;` (or decimal) in a linker script.
+fn symbol_value(script: &str, name: &str) -> Option<u32> {
+    script.lines().find_map(|line| {
+        let (left, right) = line.split_once('=')?;
+        if left.trim() != name {
+            return None;
+        }
+        let value = right.trim().strip_suffix(';')?.trim();
+        match value.strip_prefix("0x").or_else(|| value.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => value.parse().ok(),
+        }
+    })
 }

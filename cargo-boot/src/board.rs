@@ -179,10 +179,8 @@ pub enum BoardError {
 impl Board {
     /// Parses and checks one board file.
     pub fn parse(file: &str, text: &str) -> Result<Board, BoardError> {
-        let board: Board = toml::from_str(text).map_err(|e| BoardError::Invalid {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
+        let board: Board =
+            toml::from_str(text).map_err(|e| BoardError::Invalid { file: file.to_string(), message: e.to_string() })?;
         board.check().map_err(|message| BoardError::Invalid { file: file.to_string(), message })?;
         Ok(board)
     }
@@ -191,10 +189,7 @@ impl Board {
     fn check(&self) -> Result<(), String> {
         let covered: u64 = self.flash.sectors.iter().map(|r| r.size as u64 * r.count as u64).sum();
         if covered != self.flash.size as u64 {
-            return Err(format!(
-                "the sector map covers {covered:#x} bytes but flash.size is {:#x}",
-                self.flash.size
-            ));
+            return Err(format!("the sector map covers {covered:#x} bytes but flash.size is {:#x}", self.flash.size));
         }
         if !self.vector_table_align.is_power_of_two() || self.vector_table_align < 128 {
             return Err(format!(
@@ -284,8 +279,8 @@ impl BoardDatabase {
         paths.sort();
         for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
             let file = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| BoardError::Read { file: file.clone(), source })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| BoardError::Read { file: file.clone(), source })?;
             let board = Board::parse(&file, &text)?;
             db.boards.insert(board.name.clone(), board);
         }
@@ -373,7 +368,11 @@ mod tests {
     fn the_book_documents_every_bundled_board() {
         let book = include_str!("../../book/src/boards.md");
         for board in BoardDatabase::bundled().iter() {
-            assert!(book.contains(&format!("| `{}` |", board.name)), "book/src/boards.md has no row for {}", board.name);
+            assert!(
+                book.contains(&format!("| `{}` |", board.name)),
+                "book/src/boards.md has no row for {}",
+                board.name
+            );
         }
     }
 

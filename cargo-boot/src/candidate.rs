@@ -11,7 +11,9 @@ use crate::layout::Layout;
 /// Why a candidate could not be staged.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CandidateError {
-    #[error("this project has no secondary slot: update images need `template = \"secure\"` in [package.metadata.boot]")]
+    #[error(
+        "this project has no secondary slot: update images need `template = \"secure\"` in [package.metadata.boot]"
+    )]
     NoSlots,
     #[error("the flash image is {len} bytes but the board's flash is {expected} bytes: give the board's flash file")]
     WrongFlashSize { len: usize, expected: u32 },
@@ -60,23 +62,8 @@ mod tests {
     fn secure_layout() -> Layout {
         let db = BoardDatabase::bundled();
         let board = db.get("qemu-an386").unwrap();
-        let meta = BootMetadata {
-            board: board.name.clone(),
-            restrict_size: 0x10000,
-            bootloader_img: None,
-            app_offset: None,
-            header_size: None,
-            template: Template::Secure,
-            slot_size: Some(0x2_0000),
-            boards_dir: None,
-            key: None,
-            version: None,
-            security_counter: None,
-            vendor_id: None,
-            class_id: None,
-            validate_primary: None,
-            watchdog_ms: None,
-        };
+        let mut meta = BootMetadata::new(&board.name, 0x10000, Template::Secure);
+        meta.slot_size = Some(0x2_0000);
         Layout::new(board, &meta).unwrap()
     }
 

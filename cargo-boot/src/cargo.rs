@@ -164,8 +164,7 @@ impl Workspace {
 
     /// The binary to build: `--bin`, else the package's only binary.
     pub fn binary_name(&self, selection: &CargoSelection) -> Result<String, CargoError> {
-        let bins: Vec<&str> =
-            self.package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.as_str()).collect();
+        let bins: Vec<&str> = self.package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.as_str()).collect();
         let names = bins.join(", ");
         let package = self.package.name.to_string();
         match (&selection.bin, bins.as_slice()) {
@@ -300,11 +299,8 @@ mod tests {
 
     #[test]
     fn feature_flags_are_passed_through() {
-        let selection = CargoSelection {
-            features: vec!["a".into(), "b".into()],
-            no_default_features: true,
-            ..Default::default()
-        };
+        let selection =
+            CargoSelection { features: vec!["a".into(), "b".into()], no_default_features: true, ..Default::default() };
         assert_eq!(selection.feature_args(), ["--features=a,b", "--no-default-features"]);
     }
 }

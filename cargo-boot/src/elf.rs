@@ -50,8 +50,7 @@ pub fn flatten(file: &str, data: &[u8]) -> Result<FlatImage, ElfError> {
     let elf = ElfFile32::<Endianness>::parse(data)
         .map_err(|e| ElfError::NotElf { file: file.to_string(), reason: e.to_string() })?;
     let endian = elf.endian();
-    let segments: Vec<_> =
-        elf.elf_program_headers().iter().filter(|p| p.p_type(endian) == PT_LOAD).collect();
+    let segments: Vec<_> = elf.elf_program_headers().iter().filter(|p| p.p_type(endian) == PT_LOAD).collect();
     let mut pieces = Vec::new();
     for section in elf.sections() {
         let header = section.elf_section_header();
@@ -76,8 +75,7 @@ pub fn flatten(file: &str, data: &[u8]) -> Result<FlatImage, ElfError> {
 /// Places the pieces at their addresses, zero-filling the gaps.
 fn join(file: &str, mut pieces: Vec<(u64, &[u8])>) -> Result<FlatImage, ElfError> {
     pieces.sort_by_key(|(addr, _)| *addr);
-    let (Some(first), Some(end)) =
-        (pieces.first().map(|p| p.0), pieces.iter().map(|(a, b)| a + b.len() as u64).max())
+    let (Some(first), Some(end)) = (pieces.first().map(|p| p.0), pieces.iter().map(|(a, b)| a + b.len() as u64).max())
     else {
         return Err(ElfError::Empty { file: file.to_string() });
     };

@@ -42,7 +42,8 @@ pub fn stage(path: &Path, contents: &[u8]) -> Result<Staged> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let staged = Staged { temp, dest: path.to_path_buf() };
-    let mut file = std::fs::File::create(&staged.temp).io_context(|| format!("cannot create {}", staged.temp.display()))?;
+    let mut file =
+        std::fs::File::create(&staged.temp).io_context(|| format!("cannot create {}", staged.temp.display()))?;
     file.write_all(contents).and_then(|_| file.sync_all()).io_context(|| format!("cannot write {}", path.display()))?;
     Ok(staged)
 }

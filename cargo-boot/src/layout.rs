@@ -192,7 +192,8 @@ fn check_restrict_size(board: &Board, size: u32) -> Result<(), LayoutError> {
         return Err(LayoutError::ZeroRestrictSize { first_sector });
     }
     if size >= board.flash.size {
-        let suggestion = valid_sizes_around(board, board.flash.size / 2).0.unwrap_or_else(|| format!("{first_sector:#x}"));
+        let suggestion =
+            valid_sizes_around(board, board.flash.size / 2).0.unwrap_or_else(|| format!("{first_sector:#x}"));
         return Err(LayoutError::PastEndOfFlash {
             size,
             flash: board.flash.size,
@@ -258,7 +259,8 @@ pub fn valid_sizes_around(board: &Board, size: u32) -> (Option<String>, Option<S
         offset > 0 && offset < board.flash.size && offset % board.vector_table_align == 0
     };
     let ends: Vec<u32> = board.sectors().map(|s| s.end()).filter(valid).collect();
-    let below = ends.iter().rev().find(|&&e| e - board.flash.base < size).map(|e| format!("{:#x}", e - board.flash.base));
+    let below =
+        ends.iter().rev().find(|&&e| e - board.flash.base < size).map(|e| format!("{:#x}", e - board.flash.base));
     let above = ends.iter().find(|&&e| e - board.flash.base > size).map(|e| format!("{:#x}", e - board.flash.base));
     (below, above)
 }
@@ -269,23 +271,7 @@ mod tests {
     use crate::board::BoardDatabase;
 
     fn meta(board: &str, restrict_size: u32) -> BootMetadata {
-        BootMetadata {
-            board: board.into(),
-            restrict_size,
-            bootloader_img: None,
-            app_offset: None,
-            header_size: None,
-            template: Template::Minimal,
-            slot_size: None,
-            boards_dir: None,
-            key: None,
-            version: None,
-            security_counter: None,
-            vendor_id: None,
-            class_id: None,
-            validate_primary: None,
-            watchdog_ms: None,
-        }
+        BootMetadata::new(board, restrict_size, Template::Minimal)
     }
 
     fn layout(board: &str, m: &BootMetadata) -> Result<Layout, LayoutError> {

@@ -31,9 +31,9 @@ pub mod pipeline;
 pub mod qemu;
 pub mod scaffold;
 pub mod secure;
-pub mod slots;
 pub mod serve;
 pub mod signing;
+pub mod slots;
 pub mod templates;
 pub mod toolchain;
 

@@ -95,23 +95,7 @@ mod tests {
     use crate::metadata::{BootMetadata, Template};
 
     fn layout_for(board: &Board, restrict_size: u32) -> Layout {
-        let meta = BootMetadata {
-            board: board.name.clone(),
-            restrict_size,
-            bootloader_img: None,
-            app_offset: None,
-            header_size: None,
-            template: Template::Minimal,
-            slot_size: None,
-            boards_dir: None,
-            key: None,
-            version: None,
-            security_counter: None,
-            vendor_id: None,
-            class_id: None,
-            validate_primary: None,
-            watchdog_ms: None,
-        };
+        let meta = BootMetadata::new(&board.name, restrict_size, Template::Minimal);
         Layout::new(board, &meta).unwrap()
     }
 

@@ -84,6 +84,29 @@ pub struct BootMetadata {
     pub watchdog_ms: Option<u32>,
 }
 
+impl BootMetadata {
+    /// Metadata with only the required keys and a template: every optional key unset.
+    pub fn new(board: &str, restrict_size: u32, template: Template) -> BootMetadata {
+        BootMetadata {
+            board: board.to_string(),
+            restrict_size,
+            bootloader_img: None,
+            app_offset: None,
+            header_size: None,
+            template,
+            slot_size: None,
+            boards_dir: None,
+            key: None,
+            version: None,
+            security_counter: None,
+            vendor_id: None,
+            class_id: None,
+            validate_primary: None,
+            watchdog_ms: None,
+        }
+    }
+}
+
 /// Errors in `[package.metadata.boot]`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MetadataError {
@@ -227,7 +250,9 @@ impl Fields<'_> {
             None => Ok(Template::default()),
             Some("minimal") => Ok(Template::Minimal),
             Some("secure") => Ok(Template::Secure),
-            Some(other) => Err(self.bad("template", format!("`{other}` is not a template: use \"minimal\" or \"secure\""))),
+            Some(other) => {
+                Err(self.bad("template", format!("`{other}` is not a template: use \"minimal\" or \"secure\"")))
+            }
         }
     }
 }
@@ -372,7 +397,10 @@ mod tests {
     #[test]
     fn wrong_types_are_errors_not_defaults() {
         let err = read_boot(json!({"boot": {"board": 7, "restrict_size": 1}}), Value::Null).unwrap_err();
-        assert_eq!(err.to_string(), "`board` in [package.metadata.boot] of /p/Cargo.toml is not valid: expected a string, found a number");
+        assert_eq!(
+            err.to_string(),
+            "`board` in [package.metadata.boot] of /p/Cargo.toml is not valid: expected a string, found a number"
+        );
         let err = read_boot(json!({"boot": {"board": "x", "restrict_size": 1, "template": "fancy"}}), Value::Null)
             .unwrap_err()
             .to_string();

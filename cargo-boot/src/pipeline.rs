@@ -308,6 +308,12 @@ fn compile_template(
 fn build_app(project: &Project, toolchain: &Toolchain, bin: &str, dir: &Path) -> Result<(PathBuf, FlatImage)> {
     let memory_x = linker::memory_x(&project.board, &project.layout, Image::App);
     let link_dir = write_link_dir(dir, "app", &memory_x)?;
+    // The same file at a stable path, for plain `cargo build`/`cargo run` (the project
+    // template's build.rs puts `target/boot/<profile>/` on the link search path).
+    let stable = dir.join("memory.x");
+    if std::fs::read_to_string(&stable).ok().as_deref() != Some(memory_x.as_str()) {
+        fsutil::write_atomic(&stable, memory_x.as_bytes())?;
+    }
     let manifest = project.workspace.package.manifest_path.as_std_path().to_path_buf();
     let elf_path = FirmwareBuild {
         what: "the app",
@@ -368,18 +374,37 @@ pub fn check_chip_rules(board: &Board, combined: &FlatImage) -> Result<(), Image
         return Err(ImageError::FlashConfigUnsafe { what: "secure the chip and lock out the debugger", addr, fsec });
     }
     if (fsec >> 4) & 0b11 == 0b10 {
-        return Err(ImageError::FlashConfigUnsafe { what: "disable mass erase, so a secured chip could never be recovered", addr, fsec });
+        return Err(ImageError::FlashConfigUnsafe {
+            what: "disable mass erase, so a secured chip could never be recovered",
+            addr,
+            fsec,
+        });
     }
     Ok(())
 }
 
 fn usage(layout: &Layout, bootloader: u32, application: u32) -> Vec<RegionUsage> {
     let mut rows = vec![
-        RegionUsage { name: "bootloader".into(), start: layout.bootloader.start, end: layout.bootloader.end, used: bootloader },
-        RegionUsage { name: "application".into(), start: layout.app_region.start, end: layout.app_end(), used: application },
+        RegionUsage {
+            name: "bootloader".into(),
+            start: layout.bootloader.start,
+            end: layout.bootloader.end,
+            used: bootloader,
+        },
+        RegionUsage {
+            name: "application".into(),
+            start: layout.app_region.start,
+            end: layout.app_end(),
+            used: application,
+        },
     ];
     if let Some(slots) = &layout.slots {
-        rows.push(RegionUsage { name: "secondary slot".into(), start: slots.secondary.start, end: slots.secondary.end, used: 0 });
+        rows.push(RegionUsage {
+            name: "secondary slot".into(),
+            start: slots.secondary.start,
+            end: slots.secondary.end,
+            used: 0,
+        });
         rows.push(RegionUsage { name: "swap state".into(), start: slots.state.start, end: slots.state.end, used: 0 });
     }
     rows
@@ -475,7 +500,12 @@ mod tests {
         let hex = dir.path().join("bl.hex");
         std::fs::write(&hex, ihex::write(&FlatImage { base: 0x0800_4000, bytes: vec![1, 2] })).unwrap();
         let err = load_bootloader_img(&hex, &odin).unwrap_err().to_string();
-        assert!(err.contains("starts at 0x08004000, but the bootloader region starts at the beginning of flash, 0x08000000"), "{err}");
+        assert!(
+            err.contains(
+                "starts at 0x08004000, but the bootloader region starts at the beginning of flash, 0x08000000"
+            ),
+            "{err}"
+        );
         let bin = dir.path().join("bl.bin");
         std::fs::write(&bin, [7u8; 16]).unwrap();
         assert_eq!(load_bootloader_img(&bin, &odin).unwrap().base, 0x0800_0000);

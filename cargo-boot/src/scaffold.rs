@@ -95,17 +95,20 @@ fn toml_string_body(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Renders every file of a template kind with `{{key}}` placeholders replaced.
+/// Renders every file of a template kind, plus the files all kinds share (`common/`),
+/// with `{{key}}` placeholders replaced.
 fn render(kind: &str, values: &[(&str, String)]) -> Result<Vec<(String, String)>, ScaffoldError> {
-    let prefix = format!("{kind}/");
-    let files: Vec<(String, String)> = embedded::APP_FILES
-        .iter()
-        .filter_map(|(path, text)| path.strip_prefix(&prefix).map(|rel| (rel.to_string(), fill(text, values))))
-        .collect();
-    if files.is_empty() {
+    let of_kind = |prefix: String| {
+        embedded::APP_FILES
+            .iter()
+            .filter_map(move |(path, text)| path.strip_prefix(&prefix).map(|rel| (rel.to_string(), fill(text, values))))
+            .collect::<Vec<_>>()
+    };
+    let own = of_kind(format!("{kind}/"));
+    if own.is_empty() {
         return Err(ScaffoldError::NoTemplate { kind: kind.to_string() });
     }
-    Ok(files)
+    Ok(own.into_iter().chain(of_kind("common/".to_string())).collect())
 }
 
 /// Replaces each `{{key}}` in `text`.
@@ -158,9 +161,9 @@ pub fn init(manifest: &Path, board: &Board, restrict_size: Option<u32>) -> Resul
 
 /// The manifest text with the boot table added; everything else is kept as it was.
 pub fn add_boot_table(text: &str, manifest: &str, board: &Board, restrict_size: u32) -> Result<String, ScaffoldError> {
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| ScaffoldError::BadManifest { manifest: manifest.into(), message: e.to_string() })?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        ScaffoldError::BadManifest { manifest: manifest.into(), message: e.to_string() }
+    })?;
     let package = doc
         .get_mut("package")
         .and_then(|p| p.as_table_mut())
@@ -180,7 +183,10 @@ pub fn add_boot_table(text: &str, manifest: &str, board: &Board, restrict_size: 
     boot.insert("restrict_size", toml_edit::value(format!("{restrict_size:#x}")));
     metadata
         .as_table_mut()
-        .ok_or_else(|| ScaffoldError::BadManifest { manifest: manifest.into(), message: "`package.metadata` is not a table".into() })?
+        .ok_or_else(|| ScaffoldError::BadManifest {
+            manifest: manifest.into(),
+            message: "`package.metadata` is not a table".into(),
+        })?
         .insert("boot", toml_edit::Item::Table(boot));
     Ok(doc.to_string())
 }
@@ -263,6 +269,18 @@ mod tests {
         };
         assert_eq!(project.package_name().unwrap_err(), ScaffoldError::BadName { name: "9lives".into() });
         assert_eq!(toml_string_body(r#"C:\a"b"#), r#"C:\\a\"b"#);
+    }
+
+    #[test]
+    fn every_kind_gets_the_shared_files() {
+        for kind in ["app-virtual", "app-hardware"] {
+            let files = render(kind, &[]).unwrap();
+            let names: Vec<&str> = files.iter().map(|(path, _)| path.as_str()).collect();
+            for expected in ["Cargo.toml", "build.rs", ".gitignore", ".cargo/config.toml", "src/main.rs"] {
+                assert!(names.contains(&expected), "{kind} lacks {expected}: {names:?}");
+            }
+        }
+        assert_eq!(render("app-nothing", &[]).unwrap_err(), ScaffoldError::NoTemplate { kind: "app-nothing".into() });
     }
 
     #[test]

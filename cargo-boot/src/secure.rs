@@ -102,23 +102,7 @@ mod tests {
     use crate::metadata::Template;
 
     fn meta() -> BootMetadata {
-        BootMetadata {
-            board: "qemu-an386".into(),
-            restrict_size: 0x10000,
-            bootloader_img: None,
-            app_offset: None,
-            header_size: None,
-            template: Template::Secure,
-            slot_size: None,
-            boards_dir: None,
-            key: None,
-            version: None,
-            security_counter: None,
-            vendor_id: None,
-            class_id: None,
-            validate_primary: None,
-            watchdog_ms: None,
-        }
+        BootMetadata::new("qemu-an386", 0x10000, Template::Secure)
     }
 
     #[test]

@@ -60,9 +60,13 @@ const MAX_SHOWN_TARGET: usize = 200;
 pub enum ServeError {
     #[error("port {port} is in use: pass --port with another port (or --port 0 for any free one), or stop the program using it")]
     PortInUse { port: u16 },
-    #[error("listening on port {port} needs extra privileges: pass --port {DEFAULT_PORT} (ports below 1024 need root)")]
+    #[error(
+        "listening on port {port} needs extra privileges: pass --port {DEFAULT_PORT} (ports below 1024 need root)"
+    )]
     PortNeedsPrivileges { port: u16 },
-    #[error("{ip} is not an address of this machine: pass --bind with one of its addresses, or 0.0.0.0 for all of them")]
+    #[error(
+        "{ip} is not an address of this machine: pass --bind with one of its addresses, or 0.0.0.0 for all of them"
+    )]
     AddressNotHere { ip: std::net::IpAddr },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -82,7 +86,9 @@ pub enum ServeError {
     NoImage { dir: String },
     #[error("cannot start the server's threads: {0}: lower --workers")]
     Threads(#[source] io::Error),
-    #[error("the server stopped accepting connections: {0}: raise the open-file limit (`ulimit -n`) and start it again")]
+    #[error(
+        "the server stopped accepting connections: {0}: raise the open-file limit (`ulimit -n`) and start it again"
+    )]
     Accept(#[source] io::Error),
 }
 
@@ -822,8 +828,12 @@ fn handle(shared: &Shared, request: Request) {
     let head = RequestHead { method: &method, target: request.url(), headers: request.headers() };
     let reply = answer(&shared.current(), &head);
     let framing = Framing::new(&head, request.http_version());
-    let download = is_download(&head, &reply)
-        .then(|| Download { id, peer, total: reply.len(), on_event: shared.on_event.clone() });
+    let download = is_download(&head, &reply).then(|| Download {
+        id,
+        peer,
+        total: reply.len(),
+        on_event: shared.on_event.clone(),
+    });
     if let Some(download) = &download {
         download.started(reply.start as u64);
     }

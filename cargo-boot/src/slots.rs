@@ -33,8 +33,7 @@ pub fn place(board: &Board, start: u32, header_size: u32, slot_size: Option<u32>
     };
     let mut first_error = None;
     for (primary, secondary, state) in candidates {
-        let request =
-            LayoutRequest { primary, secondary, state, header_size, write_size: board.flash.write_size };
+        let request = LayoutRequest { primary, secondary, state, header_size, write_size: board.flash.write_size };
         match SlotLayout::new(&geometry, &request) {
             Ok(layout) => return Ok(slots_of(&layout)),
             Err(e) => {
@@ -44,7 +43,8 @@ pub fn place(board: &Board, start: u32, header_size: u32, slot_size: Option<u32>
     }
     Err(LayoutError::NoSlots {
         board: board.name.clone(),
-        detail: first_error.map_or_else(|| "the flash after the bootloader is too small".to_string(), |e| e.to_string()),
+        detail: first_error
+            .map_or_else(|| "the flash after the bootloader is too small".to_string(), |e| e.to_string()),
     })
 }
 

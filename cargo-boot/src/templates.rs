@@ -79,8 +79,11 @@ fn workspace_manifest() -> String {
     for key in ["members", "exclude"] {
         if let Some(list) = workspace.get_mut(key).and_then(|v| v.as_array_mut()) {
             list.retain(|v| v.as_str().is_some_and(|s| s.starts_with("boot-templates/")));
-            let rewritten: Vec<String> =
-                list.iter().filter_map(|v| v.as_str()).map(|s| s.trim_start_matches("boot-templates/").to_string()).collect();
+            let rewritten: Vec<String> = list
+                .iter()
+                .filter_map(|v| v.as_str())
+                .map(|s| s.trim_start_matches("boot-templates/").to_string())
+                .collect();
             *list = rewritten.iter().map(String::as_str).collect();
         }
     }

@@ -33,6 +33,8 @@
 
 #[cfg(feature = "std")]
 mod build;
+#[cfg(feature = "verify")]
+mod ed25519;
 mod error;
 mod header;
 mod layout;

@@ -13,6 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::ed25519;
 use crate::error::Error;
 use crate::source::{read_at, ImageSource};
 use crate::tlv::{self, TlvEntry, TlvType};
@@ -20,12 +21,6 @@ use crate::{ed25519_spki, flags, key_hash, ImageLayout, ImageVersion, PUBLIC_KEY
 
 /// Bytes hashed per read: small enough for a bootloader's stack.
 const CHUNK: usize = 256;
-
-/// The group order L of Ed25519, little-endian: a signature's S must be below it.
-const ED25519_L: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
 
 /// An image whose hash and signature were checked, and what its header and
 /// protected TLVs say.
@@ -339,72 +334,17 @@ fn key_by_value<S: ImageSource + ?Sized>(
     Ok(keys.iter().position(|key| value == &ed25519_spki(key)[..] || value == &key[..]))
 }
 
-/// RFC 8032 verification of `signature` over `message`: `[S]B = R + [k]A` with
-/// `k = SHA-512(R || A || message) mod L`, checked as `[S]B + [k](-A)` encoding to `R`.
-///
-/// salty provides the curve (point decoding, addition, scalar multiplication, encoding)
-/// and SHA-512. Its own `PublicKey::verify` is not used: it reduces `k` with a fully
-/// unrolled Montgomery multiplication that is about 2 KiB of code on Cortex-M; the
-/// shift-and-subtract [`reduce_mod_l`] gives the same result in a few dozen instructions.
-/// salty does not check that S is below the group order either: that is done here (it
-/// rejects malleable signatures).
+/// RFC 8032 verification of `signature` over `message` (see [`crate::ed25519`]).
+// Kept out of line: inlined into the TLV walk it costs about 200 bytes more on Cortex-M.
+#[inline(never)]
 fn ed25519_verify(key: &[u8; 32], message: &[u8], signature: &[u8; 64], index: usize) -> Result<bool, Error> {
-    let public = salty::CompressedY(*key).decompressed().map_err(|_| Error::InvalidPublicKey { index })?;
-    let mut r = [0; 32];
-    r.copy_from_slice(&signature[..32]);
-    let mut s = [0; 32];
-    s.copy_from_slice(&signature[32..]);
-    if !scalar_is_canonical(&s) {
-        return Ok(false);
-    }
-    let digest: [u8; 64] = sha2::Sha512::new().chain_update(r).chain_update(key).chain_update(message).finalize().into();
-    let k = salty::Scalar(reduce_mod_l(&digest));
-    let sb = &salty::Scalar(s) * &salty::EdwardsPoint::basepoint();
-    let minus_ka = &k * &(-&public);
-    Ok((&sb + &minus_ka).compressed().0 == r)
-}
-
-/// `x mod L` for a little-endian 512-bit `x`: binary long division, one bit of `x` at a
-/// time from the top. The remainder stays below L < 2^253, so doubling it and adding a
-/// bit fits in 256 bits, and one subtraction brings it back below L. Not constant-time,
-/// which verification (of public data) does not need.
-fn reduce_mod_l(x: &[u8; 64]) -> [u8; 32] {
-    let mut r = [0u8; 32];
-    for bit in (0..512).rev() {
-        let mut carry = (x[bit / 8] >> (bit % 8)) & 1;
-        for byte in r.iter_mut() {
-            let shifted = (*byte << 1) | carry;
-            carry = *byte >> 7;
-            *byte = shifted;
-        }
-        let mut difference = [0u8; 32];
-        let mut borrow = 0u8;
-        for ((d, &a), &b) in difference.iter_mut().zip(&r).zip(&ED25519_L) {
-            let (t, b1) = a.overflowing_sub(b);
-            let (t, b2) = t.overflowing_sub(borrow);
-            *d = t;
-            borrow = u8::from(b1 | b2);
-        }
-        if borrow == 0 {
-            r = difference;
-        }
-    }
-    r
-}
-
-/// True if the little-endian 256-bit `s` is below the group order L.
-fn scalar_is_canonical(s: &[u8; 32]) -> bool {
-    for (byte, limit) in s.iter().rev().zip(ED25519_L.iter().rev()) {
-        if byte != limit {
-            return byte < limit;
-        }
-    }
-    false
+    ed25519::verify(key, message, signature).map_err(|_| Error::InvalidPublicKey { index })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ed25519::{scalar_is_canonical, ED25519_L};
 
     #[test]
     fn the_scalar_bound_is_exact() {
@@ -414,40 +354,6 @@ mod tests {
         assert!(scalar_is_canonical(&s));
         assert!(scalar_is_canonical(&[0; 32]));
         assert!(!scalar_is_canonical(&[0xff; 32]));
-    }
-
-    #[test]
-    fn the_wide_reduction_matches_salty_and_the_definition() {
-        // L itself, L - 1, 2^512 - 1, zero and pseudo-random values, against salty's
-        // Montgomery reduction.
-        let mut cases = Vec::new();
-        let mut l_wide = [0u8; 64];
-        l_wide[..32].copy_from_slice(&ED25519_L);
-        cases.push(l_wide);
-        l_wide[0] -= 1;
-        cases.push(l_wide);
-        cases.push([0xff; 64]);
-        cases.push([0; 64]);
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..200 {
-            let mut x = [0u8; 64];
-            for byte in x.iter_mut() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *byte = state as u8;
-            }
-            cases.push(x);
-        }
-        for x in &cases {
-            let reduced = reduce_mod_l(x);
-            assert_eq!(reduced, salty::Scalar::from_u512_le(x).0, "{x:02x?}");
-            assert!(scalar_is_canonical(&reduced));
-        }
-        assert_eq!(reduce_mod_l(&cases[0]), [0; 32]);
-        let mut l_minus_one = ED25519_L;
-        l_minus_one[0] -= 1;
-        assert_eq!(reduce_mod_l(&cases[1]), l_minus_one);
     }
 
     /// RFC 8032 section 7.1, TEST 2: one-byte message.
@@ -504,6 +410,7 @@ mod tests {
 #[cfg(all(test, feature = "std"))]
 mod image_tests {
     use super::*;
+    use crate::ed25519::ED25519_L;
     use crate::testutil::{body, full_builder, put16, put32, signed_image, TestKey};
     use crate::trailer::{self, TrailerState};
     use crate::{ImageBuilder, KeyFormat, PadMode};

@@ -48,15 +48,13 @@ mod chip {
     /// The IWDG is off at reset (unless the option bytes select the hardware watchdog).
     pub fn watchdog_off_at_reset(_dog: &mut Dog) {}
 
-    pub fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
-        let mut runs = [SectorRun { size: 0, count: 0 }; super::MAX_RUNS];
-        runs[..3].copy_from_slice(&BANK);
-        runs[3..].copy_from_slice(&BANK);
+    pub const fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
+        let runs = [BANK[0], BANK[1], BANK[2], BANK[0], BANK[1], BANK[2]];
         // The 2 MiB parts have two banks; a 1 MiB part has bank 1 only.
         (runs, if size > 0x10_0000 { 6 } else { 3 })
     }
 
-    pub fn erased_value(_from_layout: u8) -> u8 {
+    pub const fn erased_value(_from_layout: u8) -> u8 {
         boot_flash::stm32f4::ERASED_VALUE
     }
 }
@@ -85,13 +83,13 @@ mod chip {
     /// The IWDG is off at reset (unless the option bytes select the hardware watchdog).
     pub fn watchdog_off_at_reset(_dog: &mut Dog) {}
 
-    pub fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
+    pub const fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
         let mut runs = [SectorRun { size: 0, count: 0 }; super::MAX_RUNS];
         runs[0] = SectorRun { size: PAGE_SIZE as u32, count: size / PAGE_SIZE as u32 };
         (runs, 1)
     }
 
-    pub fn erased_value(_from_layout: u8) -> u8 {
+    pub const fn erased_value(_from_layout: u8) -> u8 {
         boot_flash::stm32l1::ERASED_VALUE
     }
 }
@@ -123,13 +121,13 @@ mod chip {
         dog.disable();
     }
 
-    pub fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
+    pub const fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
         let mut runs = [SectorRun { size: 0, count: 0 }; super::MAX_RUNS];
         runs[0] = SectorRun { size: SECTOR_SIZE as u32, count: size / SECTOR_SIZE as u32 };
         (runs, 1)
     }
 
-    pub fn erased_value(_from_layout: u8) -> u8 {
+    pub const fn erased_value(_from_layout: u8) -> u8 {
         boot_flash::kinetis::ERASED_VALUE
     }
 
@@ -171,7 +169,7 @@ mod chip {
     /// The CMSDK watchdog does not reset the machine until it is enabled.
     pub fn watchdog_off_at_reset(_dog: &mut Dog) {}
 
-    pub fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
+    pub const fn sectors(size: u32) -> ([SectorRun; super::MAX_RUNS], usize) {
         let mut runs = [SectorRun { size: 0, count: 0 }; super::MAX_RUNS];
         runs[0] = SectorRun { size: SECTOR_SIZE as u32, count: size / SECTOR_SIZE as u32 };
         (runs, 1)
@@ -179,7 +177,7 @@ mod chip {
 
     /// RAM has no erased value of its own: the board's (`__boot_erased_value`) is used,
     /// 0xFF on the bundled virtual boards; a board file can say 0x00 to model STM32L1.
-    pub fn erased_value(from_layout: u8) -> u8 {
+    pub const fn erased_value(from_layout: u8) -> u8 {
         from_layout
     }
 }
@@ -187,6 +185,6 @@ mod chip {
 pub use chip::{erased_value, flash, sectors, watchdog, watchdog_off_at_reset, Dog, Flash};
 
 /// A sector map of at most [`MAX_RUNS`] runs, as a slice.
-pub fn sector_runs(runs: &([SectorRun; MAX_RUNS], usize)) -> &[SectorRun] {
-    &runs.0[..runs.1]
+pub const fn sector_runs(runs: &([SectorRun; MAX_RUNS], usize)) -> &[SectorRun] {
+    runs.0.split_at(runs.1).0
 }

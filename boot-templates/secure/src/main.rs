@@ -5,8 +5,9 @@
 //! 1. The watchdog: armed with `BOOT_WATCHDOG_MS` if that is set (and fed on every
 //!    flash operation from then on), otherwise left off (the K64's, which runs from
 //!    reset, is turned off).
-//! 2. The layout: the slots and the state area from the `__boot_*` symbols of the
-//!    `memory.x` that `cargo boot` generates, checked against the chip's sector map.
+//! 2. The layout: the slots and the state area from the `memory.x` that `cargo boot`
+//!    generates, checked against the chip's sector map ([`layout`]: when the bootloader
+//!    is compiled if `cargo boot` names that file in `BOOT_MEMORY_X`, else at run time).
 //! 3. boot-core's boot procedure: finish an interrupted swap, revert an unconfirmed
 //!    trial, verify a pending candidate (SHA-256, Ed25519 signature by the built-in key,
 //!    vendor and class UUIDs, security counter) and swap it in, check the installed
@@ -25,40 +26,14 @@
 mod board;
 mod config;
 mod handover;
+mod layout;
 mod log;
 mod validator;
 
-use core::ptr::addr_of;
-
-use boot_core::{
-    BootConfig, BootError, BootLoader, BootOutcome, Erased, Geometry, LayoutRequest, PrimaryCheck, Region, Rejection,
-    SlotLayout,
-};
+use boot_core::{BootConfig, BootError, BootLoader, BootOutcome, PrimaryCheck, Rejection};
 use boot_flash::watchdog::Watchdog;
 use cortex_m_rt::entry;
 use embedded_storage::nor_flash::{ErrorType, NorFlash, ReadNorFlash};
-
-extern "C" {
-    // Defined by the generated `memory.x`: each symbol's address is the value.
-    static __boot_flash_start: u8;
-    static __boot_flash_size: u8;
-    static __boot_primary_start: u8;
-    static __boot_primary_size: u8;
-    static __boot_secondary_start: u8;
-    static __boot_secondary_size: u8;
-    static __boot_state_start: u8;
-    static __boot_state_size: u8;
-    static __boot_header_size: u8;
-    static __boot_erased_value: u8;
-}
-
-/// The value of a linker symbol.
-macro_rules! symbol {
-    ($name:ident) => {
-        // Only the address is taken, which is safe.
-        addr_of!($name) as usize as u32
-    };
-}
 
 /// The copy buffer of a swap: a multiple of every driver's write size.
 const COPY_BUFFER: usize = 1024;
@@ -73,30 +48,16 @@ fn main() -> ! {
     }
     log::init();
 
-    let flash_start = symbol!(__boot_flash_start);
-    let flash_size = symbol!(__boot_flash_size);
-    let erased = board::erased_value(symbol!(__boot_erased_value) as u8);
-    let runs = board::sectors(flash_size);
-    let geometry = Geometry {
-        base: flash_start,
-        sectors: board::sector_runs(&runs),
-        erased: if erased == 0 { Erased::Zeros } else { Erased::Ones },
-    };
-    let request = LayoutRequest {
-        primary: Region::new(symbol!(__boot_primary_start), symbol!(__boot_primary_size)),
-        secondary: Region::new(symbol!(__boot_secondary_start), symbol!(__boot_secondary_size)),
-        state: Region::new(symbol!(__boot_state_start), symbol!(__boot_state_size)),
-        header_size: symbol!(__boot_header_size),
-        write_size: <board::Flash as NorFlash>::WRITE_SIZE as u32,
-    };
-    let Some(layout) = SlotLayout::check(&geometry, &request) else {
+    let Some((memory, layout)) = layout::checked() else {
         log::text("[boot] the slot layout does not fit this flash: rebuild with `cargo boot build`");
         log::end();
         halt();
     };
 
     // SAFETY: created once, on the board the feature names, over the board's flash.
-    let flash = unsafe { board::flash(flash_start, flash_size, erased) };
+    let flash = unsafe {
+        board::flash(memory.flash_start, memory.flash_size, board::erased_value(memory.erased_value))
+    };
     let armed = config::WATCHDOG_MS.is_some();
     let mut flash = Feeding { flash, dog: &mut dog, armed };
     let config = BootConfig {

@@ -68,3 +68,14 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub cargo: CargoArgs,
 }
+
+/// The board and bootloader region of a project being created or initialised.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BoardArgs {
+    /// The board (see `cargo boot boards`).
+    #[arg(long)]
+    pub board: String,
+    /// The bootloader region size (default: the board's), e.g. 0x40000 or 256K.
+    #[arg(long, value_parser = cargo_boot::metadata::parse_size)]
+    pub restrict_size: Option<u32>,
+}

@@ -50,7 +50,13 @@ fn show(b: &Board) {
         println!("flash config field  {:#x}-{:#x}", fcf, fcf + 15);
     }
     for ram in &b.ram {
-        println!("ram {:<15} {:#010x}-{:#010x} ({} KiB)", ram.name, ram.origin, ram.origin + ram.length - 1, ram.length / 1024);
+        println!(
+            "ram {:<15} {:#010x}-{:#010x} ({} KiB)",
+            ram.name,
+            ram.origin,
+            ram.origin + ram.length - 1,
+            ram.length / 1024
+        );
     }
     match (&b.probe, &b.qemu) {
         (_, Some(q)) => println!("runs on            QEMU -machine {}", q.machine),

@@ -15,8 +15,6 @@ mod serve;
 mod sign;
 mod verify;
 
-
-
 /// `cargo` runs `cargo-boot boot ...`: the first word is the subcommand name.
 #[derive(clap::Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::Styles::styled())]

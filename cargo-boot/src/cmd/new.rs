@@ -3,18 +3,16 @@
 use std::path::PathBuf;
 
 use cargo_boot::board::BoardDatabase;
-use cargo_boot::metadata::{parse_size, Template};
+use cargo_boot::metadata::Template;
+
+use super::args::BoardArgs;
 use cargo_boot::scaffold::NewProject;
 
 /// Create a new project for a board that builds at once with `cargo boot build`.
 #[derive(clap::Args)]
 pub struct Cmd {
-    /// The board (see `cargo boot boards`).
-    #[arg(long)]
-    board: String,
-    /// The bootloader region size (default: the board's), e.g. 0x40000 or 256K.
-    #[arg(long, value_parser = parse_size)]
-    restrict_size: Option<u32>,
+    #[command(flatten)]
+    board: BoardArgs,
     /// The package name (default: the directory name).
     #[arg(long)]
     name: Option<String>,
@@ -29,12 +27,12 @@ impl Cmd {
     /// Creates the project.
     pub fn run(self) -> anyhow::Result<()> {
         let db = BoardDatabase::bundled();
-        let board = db.get(&self.board)?;
+        let board = db.get(&self.board.board)?;
         let project = NewProject {
             path: &self.path,
             name: self.name.as_deref(),
             board,
-            restrict_size: self.restrict_size,
+            restrict_size: self.board.restrict_size,
             template: self.template,
         };
         project.create()?;
