@@ -33,6 +33,8 @@ free_port() {
     python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+# As `cargo boot serve` does: connections of an earlier run may linger in TIME_WAIT.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -347,6 +347,7 @@ fn v1_downloads_v2_resumes_after_a_cut_and_the_bootloader_installs_it() {
     let finished = run_v1(setup);
     let console = &finished.stdout;
     assert!(finished.success, "the run failed:\n{}", finished.all());
+    eprintln!("--- the board's console\n{console}");
     assert_in_order(
         console,
         &[

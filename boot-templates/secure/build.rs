@@ -46,14 +46,13 @@ fn memory_constants() -> String {
     };
     let path = PathBuf::from(path);
     println!("cargo:rerun-if-changed={}", path.display());
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("BOOT_MEMORY_X: cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("BOOT_MEMORY_X: cannot read {}: {e}", path.display()));
     let values: Vec<u32> = SYMBOLS
         .iter()
         .map(|name| {
-            symbol_value(&text, name).unwrap_or_else(|| {
-                panic!("BOOT_MEMORY_X: {} does not define `{name} = <number>;`", path.display())
-            })
+            symbol_value(&text, name)
+                .unwrap_or_else(|| panic!("BOOT_MEMORY_X: {} does not define `{name} = <number>;`", path.display()))
         })
         .collect();
     format!(

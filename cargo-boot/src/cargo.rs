@@ -116,6 +116,8 @@ pub enum CargoError {
     },
     #[error("building {what} failed (cargo exited with {status}); cargo's errors are above")]
     BuildFailed { what: String, status: String },
+    #[error("{what} does not fit its flash region: the linker reports that the generated memory.x's FLASH region overflowed (see above). Make it smaller (--release, opt-level = \"s\") or give it more room (a smaller restrict_size, or a larger slot_size)")]
+    RegionOverflow { what: String },
     #[error("cargo built {what} but reported no executable for `{bin}`")]
     NoArtifact { what: String, bin: String },
 }
@@ -237,6 +239,8 @@ impl FirmwareBuild<'_> {
         let mut command = self.command();
         let cargo = format!("{:?}", command.get_program());
         let mut child = command.spawn().map_err(|source| CargoError::Spawn { cargo, source })?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let overflow_seen = std::thread::spawn(move || forward_and_scan(stderr));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut executable = None;
         for message in Message::parse_stream(BufReader::new(stdout)).flatten() {
@@ -247,8 +251,13 @@ impl FirmwareBuild<'_> {
             }
         }
         let status = child.wait().map_err(|source| CargoError::Spawn { cargo: "cargo".into(), source })?;
+        let overflowed = overflow_seen.join().unwrap_or(false);
         if !status.success() {
-            return Err(CargoError::BuildFailed { what: self.what.to_string(), status: status.to_string() });
+            let what = self.what.to_string();
+            return Err(match overflowed {
+                true => CargoError::RegionOverflow { what },
+                false => CargoError::BuildFailed { what, status: status.to_string() },
+            });
         }
         executable.ok_or_else(|| CargoError::NoArtifact { what: self.what.to_string(), bin: self.bin.to_string() })
     }
@@ -274,21 +283,44 @@ impl FirmwareBuild<'_> {
         command.arg("--").arg("-L").arg(self.link_dir).args(self.toolchain.linker.rustc_flags());
         command.envs(self.toolchain.cargo_env());
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
-        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command
     }
 }
 
-/// Reads lines of a child's output into a callback (used for streaming consoles).
-pub fn for_each_line(reader: impl std::io::Read, mut f: impl FnMut(&str)) {
-    for line in BufReader::new(reader).lines().map_while(Result::ok) {
-        f(&line);
+/// Copies cargo's stderr to ours as it comes, and tells whether the linker said that a
+/// memory region overflowed (LLD: "will not fit in region", GNU ld: "overflowed by").
+fn forward_and_scan(stderr: impl std::io::Read) -> bool {
+    let mut overflowed = false;
+    let mut out = std::io::stderr();
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        let text = String::from_utf8_lossy(&line);
+        overflowed |= is_region_overflow(&text);
+        let _ = std::io::Write::write_all(&mut out, &line);
+        line.clear();
     }
+    overflowed
+}
+
+/// True for a linker's "this region is full" message.
+fn is_region_overflow(line: &str) -> bool {
+    line.contains("will not fit in region") || (line.contains("region") && line.contains("overflowed by"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linker_region_overflows_are_recognised() {
+        assert!(is_region_overflow(
+            "rust-lld: error: section '.rodata' will not fit in region 'FLASH': overflowed by 4660 bytes"
+        ));
+        assert!(is_region_overflow("arm-none-eabi-ld: region `FLASH' overflowed by 12 bytes"));
+        assert!(!is_region_overflow("error[E0425]: cannot find value `x` in this scope"));
+    }
 
     #[test]
     fn profile_directories_follow_cargo() {

@@ -290,13 +290,13 @@ pub fn parse_size(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{text}` is not a size: write 0x40000, \"0x40000\", 262144 or \"256K\""))
 }
 
-/// `", did you mean `x`?"` for the closest candidate, or nothing if none is close.
+/// `" (did you mean `x`?)"` for the closest candidate, or nothing if none is close.
 pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     candidates
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min()
-        .map(|(_, c)| format!(", did you mean `{c}`?"))
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
         .unwrap_or_default()
 }
 
@@ -380,7 +380,12 @@ mod tests {
     fn an_unknown_key_names_the_closest_valid_one() {
         let err = read_boot(json!({"boot": {"board": "xdot", "restrict_sise": 4096}}), Value::Null).unwrap_err();
         let message = err.to_string();
-        assert!(message.starts_with("unknown key `restrict_sise` in [package.metadata.boot] of /p/Cargo.toml, did you mean `restrict_size`?"), "{message}");
+        assert!(
+            message.starts_with(
+                "unknown key `restrict_sise` in [package.metadata.boot] of /p/Cargo.toml (did you mean `restrict_size`?). Valid keys:"
+            ),
+            "{message}"
+        );
         assert!(message.contains("Valid keys: board, restrict_size"), "{message}");
     }
 
@@ -419,7 +424,7 @@ mod tests {
 
     #[test]
     fn did_you_mean_only_suggests_close_words() {
-        assert_eq!(did_you_mean("bord", KEYS.iter().copied()), ", did you mean `board`?");
+        assert_eq!(did_you_mean("bord", KEYS.iter().copied()), " (did you mean `board`?)");
         assert_eq!(did_you_mean("zzzzzzzz", KEYS.iter().copied()), "");
     }
 }

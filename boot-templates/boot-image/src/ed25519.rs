@@ -14,7 +14,8 @@
 //! `[S]B = R + [k]A` without the cofactor, and a non-canonical R never matches.
 
 use salty::{FieldElement as Fe, FieldImplementation};
-use sha2::{Digest, Sha512};
+
+use crate::sha::sha512;
 
 /// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian.
 pub(crate) const ED25519_L: [u8; 32] = [
@@ -38,7 +39,7 @@ pub(crate) fn verify(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]
     if !scalar_is_canonical(&s) {
         return Ok(false);
     }
-    let digest: [u8; 64] = Sha512::new().chain_update(r).chain_update(public_key).chain_update(message).finalize().into();
+    let digest = sha512(&[&r, public_key, message]);
     let k = reduce_mod_l(&digest);
     // [S]B + [k](-A): one doubling per bit, and one addition of B, -A or B - A.
     let base = Point::base();

@@ -38,6 +38,8 @@ mod ed25519;
 mod error;
 mod header;
 mod layout;
+#[cfg(any(feature = "std", feature = "verify"))]
+mod sha;
 mod source;
 pub mod tlv;
 pub mod trailer;
@@ -76,8 +78,7 @@ pub fn ed25519_spki(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; 44] {
 /// The SHA-256 of a public key's `SubjectPublicKeyInfo`: the KEYHASH TLV's contents.
 #[cfg(any(feature = "std", feature = "verify"))]
 pub fn key_hash(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(ed25519_spki(public_key)).into()
+    sha::sha256_short(&ed25519_spki(public_key))
 }
 
 #[cfg(all(test, feature = "std", feature = "verify"))]

@@ -11,16 +11,12 @@
 //!   and only in the protected area; no unprotected TLV outside MCUboot's allow list;
 //! - the image is neither encrypted, compressed, "pure"-signed nor multi-image.
 
-use sha2::{Digest, Sha256};
-
 use crate::ed25519;
 use crate::error::Error;
-use crate::source::{read_at, ImageSource};
+use crate::sha;
+use crate::source::ImageSource;
 use crate::tlv::{self, TlvEntry, TlvType};
 use crate::{ed25519_spki, flags, key_hash, ImageLayout, ImageVersion, PUBLIC_KEY_LEN};
-
-/// Bytes hashed per read: small enough for a bootloader's stack.
-const CHUNK: usize = 256;
 
 /// An image whose hash and signature were checked, and what its header and
 /// protected TLVs say.
@@ -135,20 +131,9 @@ fn check_flags(flags: u32) -> Result<(), Error> {
     Ok(())
 }
 
-/// SHA-256 of header, body and protected TLVs, streamed in `CHUNK`-byte reads.
+/// SHA-256 of header, body and protected TLVs, read in 64-byte blocks.
 fn hash_image<S: ImageSource + ?Sized>(src: &mut S, layout: &ImageLayout) -> Result<[u8; 32], Error> {
-    let mut sha = Sha256::new();
-    let mut buf = [0u8; CHUNK];
-    let end = layout.hashed_len();
-    let mut offset = 0u32;
-    while offset < end {
-        let n = (end - offset).min(CHUNK as u32);
-        let chunk = &mut buf[..n as usize];
-        read_at(src, offset, chunk)?;
-        sha.update(&*chunk);
-        offset += n;
-    }
-    Ok(sha.finalize().into())
+    sha::sha256(src, layout.hashed_len())
 }
 
 /// What one pass over the TLVs found.
@@ -414,6 +399,7 @@ mod image_tests {
     use crate::testutil::{body, full_builder, put16, put32, signed_image, TestKey};
     use crate::trailer::{self, TrailerState};
     use crate::{ImageBuilder, KeyFormat, PadMode};
+    use sha2::{Digest, Sha256};
 
     // Offsets in the sample image (see layout.rs): protected TLV values at 1264 (SEC_CNT),
     // 1272 (VID), 1292 (CID); unprotected TLV headers at 1312 (SHA256), 1348 (KEYHASH),

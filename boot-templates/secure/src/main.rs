@@ -55,9 +55,8 @@ fn main() -> ! {
     };
 
     // SAFETY: created once, on the board the feature names, over the board's flash.
-    let flash = unsafe {
-        board::flash(memory.flash_start, memory.flash_size, board::erased_value(memory.erased_value))
-    };
+    let flash =
+        unsafe { board::flash(memory.flash_start, memory.flash_size, board::erased_value(memory.erased_value)) };
     let armed = config::WATCHDOG_MS.is_some();
     let mut flash = Feeding { flash, dog: &mut dog, armed };
     let config = BootConfig {

@@ -24,8 +24,6 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// (resumable downloads), ETag and Last-Modified; every other path is 404.
 #[derive(clap::Args)]
 pub struct Cmd {
-    #[command(flatten)]
-    build: BuildArgs,
     /// Serve this image file instead of the project's (nothing is built).
     #[arg(long, value_name = "PATH", conflicts_with_all = ["no_build", "watch"])]
     file: Option<PathBuf>,
@@ -48,6 +46,9 @@ pub struct Cmd {
     /// Drop a device that takes no data for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = serve::DEFAULT_SEND_TIMEOUT.as_secs())]
     send_timeout: u64,
+    // Cargo's options come after the serve options, under their own heading.
+    #[command(flatten)]
+    build: BuildArgs,
 }
 
 impl Cmd {

@@ -3,14 +3,18 @@
 use std::string::ToString;
 
 use super::rig::{Board, MIXED, PAGES_256, STM32F4, STM32F4_SCALED, UNIFORM_4K};
-use crate::{Edge, Erased, Geometry, LayoutError, LayoutRequest, Region, RegionName, SectorRun, SlotLayout};
+use crate::{Edge, Erased, Geometry, LayoutError, LayoutRequest, Region, RegionName, Sector, SectorRun, SlotLayout};
 
 const KIB: u32 = 1024;
 
 fn check(board: &Board, change: impl FnOnce(&mut LayoutRequest)) -> Result<SlotLayout, LayoutError> {
     let mut request = board.request(4);
     change(&mut request);
-    SlotLayout::new(&board.geometry(Erased::Ones), &request)
+    let geometry = board.geometry(Erased::Ones);
+    let result = SlotLayout::new(&geometry, &request);
+    // The bootloader's check, without suggestions, decides the same.
+    assert_eq!(SlotLayout::check(&geometry, &request), result.ok(), "{}", board.name);
+    result
 }
 
 fn error(board: &Board, change: impl FnOnce(&mut LayoutRequest)) -> (LayoutError, std::string::String) {
@@ -183,4 +187,77 @@ fn write_sizes_and_sector_maps_are_checked() {
         "the primary slot holds a sector of 8 bytes at 0x00008000, but sectors used by the boot core must be \
          multiples of 16 bytes"
     );
+}
+
+#[test]
+fn the_quiet_check_accepts_and_refuses_what_new_does() {
+    for board in [UNIFORM_4K, STM32F4, STM32F4_SCALED, MIXED, PAGES_256] {
+        for write_size in [1, 4, 8, 16, 32] {
+            let (geometry, request) = (board.geometry(Erased::Ones), board.request(write_size));
+            let checked = SlotLayout::check(&geometry, &request);
+            assert_eq!(checked, SlotLayout::new(&geometry, &request).ok(), "{} {write_size}", board.name);
+        }
+    }
+    // Each kind of error, from the tests above, is refused by `check` too (the `check`
+    // helper compares them); and a layout that needs the suggestion search is refused
+    // without running it.
+    let mut request = STM32F4.request(4);
+    request.primary = Region::new(0x0801_0000, 64 * KIB + 2 * 128 * KIB);
+    assert_eq!(SlotLayout::check(&STM32F4.geometry(Erased::Ones), &request), None);
+    const CHECKED: Option<SlotLayout> = SlotLayout::check(
+        &Geometry { base: 0, sectors: UNIFORM_4K.sectors, erased: Erased::Ones },
+        &LayoutRequest {
+            primary: Region::new(32 * KIB, 64 * KIB),
+            secondary: Region::new(96 * KIB, 68 * KIB),
+            state: Region::new(16 * KIB, 8 * KIB),
+            header_size: 0x200,
+            write_size: 4,
+        },
+    );
+    assert_eq!(CHECKED.map(|layout| layout.units()), Some(16));
+}
+
+#[test]
+fn sectors_reach_the_top_of_the_address_space_and_no_further() {
+    // 1 MiB of 4 KiB sectors ending at 2^32, then a map that would go past it.
+    let top = Geometry { base: 0xFFF0_0000, sectors: &[SectorRun { size: 4 * KIB, count: 256 }], erased: Erased::Ones };
+    assert_eq!(top.end(), 1 << 32);
+    assert_eq!(top.sector_at(0xFFFF_FFFF), Some(Sector { start: 0xFFFF_F000, size: 4 * KIB }));
+    assert_eq!(top.sector_at(0xFFF0_1234), Some(Sector { start: 0xFFF0_1000, size: 4 * KIB }));
+    assert_eq!(top.sector_at(1 << 32), None);
+    assert_eq!(top.sector_at(u64::MAX), None);
+    assert!(top.is_boundary(1 << 32));
+    assert_eq!(top.largest_sector_in(&Region::new(0xFFFF_0000, 0x1_0000)), 4 * KIB);
+    let request = LayoutRequest {
+        primary: Region::new(0xFFF8_0000, 0x3_0000),
+        secondary: Region::new(0xFFFB_0000, 0x3_1000),
+        state: Region::new(0xFFF0_0000, 0x2000),
+        header_size: 0x200,
+        write_size: 4,
+    };
+    let layout = SlotLayout::new(&top, &request).unwrap();
+    assert_eq!((layout.unit_size(), layout.units()), (4 * KIB, 48));
+    assert_eq!(SlotLayout::check(&top, &request), Some(layout));
+    // A slot that ends exactly at 2^32 is inside the flash.
+    let at_end = LayoutRequest { secondary: Region::new(0xFFFC_F000, 0x3_1000), ..request };
+    assert!(SlotLayout::new(&top, &at_end).is_ok());
+    let past =
+        Geometry { base: 0xFFF0_0000, sectors: &[SectorRun { size: 4 * KIB, count: 257 }], erased: Erased::Ones };
+    assert_eq!(SlotLayout::new(&past, &request).unwrap_err(), LayoutError::SectorMap { run: 0 });
+    assert_eq!(SlotLayout::check(&past, &request), None);
+    // Mixed sizes: the unit boundary arithmetic is 32-bit and exact up there too.
+    let mixed = Geometry {
+        base: 0xFFF0_0000,
+        sectors: &[SectorRun { size: 16 * KIB, count: 32 }, SectorRun { size: 64 * KIB, count: 8 }],
+        erased: Erased::Ones,
+    };
+    let straddling = LayoutRequest {
+        primary: Region::new(0xFFF4_0000, 0x4_0000),
+        secondary: Region::new(0xFFF8_0000, 0x5_0000),
+        state: Region::new(0xFFF0_0000, 0x8000),
+        header_size: 0x200,
+        write_size: 4,
+    };
+    let layout = SlotLayout::new(&mixed, &straddling).unwrap();
+    assert_eq!((layout.unit_size(), layout.units()), (64 * KIB, 4));
 }
