@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use boot_image::ImageVersion;
 
 use crate::elf::FlatImage;
+use crate::error::IoContext;
 use crate::layout::Layout;
 use crate::metadata::BootMetadata;
 use crate::signing::{self, SignOptions, SigningKey};
@@ -42,9 +43,17 @@ pub fn signing_key(meta: &BootMetadata) -> crate::Result<KeyChoice> {
         let key = signing::load_signing_key(path)?;
         return Ok(KeyChoice { key, path: path.clone(), is_dev_key: false });
     }
-    let path = templates::home().join(DEV_KEY_FILE);
-    let key = if path.exists() { signing::load_signing_key(&path)? } else { signing::keygen(&path)? };
-    Ok(KeyChoice { key, path, is_dev_key: true })
+    dev_key_in(&templates::home())
+}
+
+/// The development key in `home`, generated (with `home` itself) on first use.
+fn dev_key_in(home: &Path) -> crate::Result<KeyChoice> {
+    let path = home.join(DEV_KEY_FILE);
+    if path.exists() {
+        return Ok(KeyChoice { key: signing::load_signing_key(&path)?, path, is_dev_key: true });
+    }
+    std::fs::create_dir_all(home).io_context(|| format!("cannot create {}", home.display()))?;
+    Ok(KeyChoice { key: signing::keygen(&path)?, path, is_dev_key: true })
 }
 
 /// The image version: `version` from the metadata, else the package version.
@@ -103,6 +112,16 @@ mod tests {
 
     fn meta() -> BootMetadata {
         BootMetadata::new("qemu-an386", 0x10000, Template::Secure)
+    }
+
+    #[test]
+    fn the_dev_key_is_created_with_its_directory_once_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("not/yet/there");
+        let first = dev_key_in(&home).unwrap();
+        assert!(first.is_dev_key && first.path.is_file());
+        let again = dev_key_in(&home).unwrap();
+        assert_eq!(again.key.public_key(), first.key.public_key(), "the same key signs every build");
     }
 
     #[test]

@@ -95,13 +95,18 @@ impl Cmd {
     }
 }
 
-/// Builds, then picks the update image of the build.
+/// Builds, then picks the build's signed `update.bin`, else its app image.
 fn built_image(args: &BuildArgs) -> anyhow::Result<UpdateImage> {
     let output = super::build::build(args)?;
-    Ok(serve::update_image(&output.dir, &output.name)?)
+    Ok(match output.update {
+        Some(update) => UpdateImage::Signed(update),
+        None => UpdateImage::Unsigned(output.application),
+    })
 }
 
 /// The update image of the last build, without building.
+// TODO(lead): an update.bin left by an older signed build would be served even if the
+// project no longer signs; the build could record what it wrote.
 fn last_build_image(args: &BuildArgs) -> anyhow::Result<UpdateImage> {
     let selection = args.cargo.selection();
     let project = Project::load(&selection)?;
@@ -109,13 +114,11 @@ fn last_build_image(args: &BuildArgs) -> anyhow::Result<UpdateImage> {
     Ok(serve::update_image(&project.output_dir(), &name)?)
 }
 
-/// Warns when the image is not signed, and returns its path.
-// TODO(lead): once `cargo boot build` signs, an old update.bin left beside a newer
-// app image would be served; compare their build times then.
+/// Warns when the image is not a signed `update.bin`, and returns its path.
 fn announce(image: UpdateImage) -> PathBuf {
     if let UpdateImage::Unsigned(path) = &image {
         eprintln!(
-            "warning: no update.bin was built: serving the unsigned app image {}; \
+            "warning: this build has no signed update.bin: serving the app image {} instead; \
              devices that check signatures will refuse it",
             path.display()
         );
