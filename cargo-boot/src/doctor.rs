@@ -67,7 +67,10 @@ mod tests {
         let toolchain = checks[0].found.as_ref().unwrap_err();
         assert!(toolchain.contains("rustup target add thumbv99-none-nothing"), "{toolchain}");
         let lister = probe_rs::probe::list::Lister::with_lister(Box::new(NoProbes));
-        assert_eq!(probes(&lister).found.unwrap_err(), "none connected (needed only by `cargo boot flash` on real boards)");
+        assert_eq!(
+            probes(&lister).found.unwrap_err(),
+            "none connected (needed only by `cargo boot flash` on real boards)"
+        );
     }
 
     #[derive(Debug)]

@@ -153,7 +153,10 @@ pub fn build(selection: &CargoSelection, on_event: &mut dyn FnMut(Event)) -> Res
     layout.check_bootloader_fits(board, bootloader.len())?;
     let name = project.workspace.binary_name(selection)?;
     on_event(Event::Step(format!("app `{name}` at {:#010x}", layout.app_start)));
-    let (app_elf, app) = build_app(&project, &toolchain, &name, &dir)?;
+    // The app gets the public key too, so that it can check a download's signature.
+    let app_env: Vec<(String, String)> =
+        bootloader_env.iter().filter(|(name, _)| name == "BOOT_PUBKEY_HEX").cloned().collect();
+    let (app_elf, app) = build_app(&project, &toolchain, &name, &dir, &app_env)?;
     layout.check_app_fits(app.len() + layout.header_size)?;
     let (application, update) = match &signing {
         Some(choice) => {
@@ -305,7 +308,13 @@ fn compile_template(
 }
 
 /// Builds the app against the generated memory.x and checks where it was linked.
-fn build_app(project: &Project, toolchain: &Toolchain, bin: &str, dir: &Path) -> Result<(PathBuf, FlatImage)> {
+fn build_app(
+    project: &Project,
+    toolchain: &Toolchain,
+    bin: &str,
+    dir: &Path,
+    env: &[(String, String)],
+) -> Result<(PathBuf, FlatImage)> {
     let memory_x = linker::memory_x(&project.board, &project.layout, Image::App);
     let link_dir = write_link_dir(dir, "app", &memory_x)?;
     // The same file at a stable path, for plain `cargo build`/`cargo run` (the project
@@ -322,7 +331,7 @@ fn build_app(project: &Project, toolchain: &Toolchain, bin: &str, dir: &Path) ->
         selection: &project.selection,
         toolchain,
         link_dir: &link_dir,
-        env: &[],
+        env,
     }
     .run()?;
     let image = read_elf(&elf_path)?;
