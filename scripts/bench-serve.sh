@@ -58,20 +58,26 @@ done
 
 # `wrk` summary: requests/s, MiB/s, latency p50 and p99.
 run() {
-    local name=$1 clients=$2 url=$3 threads=$(( $2 > 1 ? 2 : 1 ))
-    wrk -t"$threads" -c"$clients" -d"${SECONDS_PER_RUN}s" --timeout 10s --latency "$url" >"$WORK/$name-$clients.txt"
-    python3 - "$WORK/$name-$clients.txt" "$name" "$clients" <<'EOF'
+    local name=$1 clients=$2 url=$3 round=$4 threads=$(( $2 > 1 ? 2 : 1 ))
+    local out="$WORK/$name-$clients-$round.txt"
+    wrk -t"$threads" -c"$clients" -d"${SECONDS_PER_RUN}s" --timeout 10s --latency "$url" >"$out"
+    python3 - "$out" "$name" "$clients" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
+def find(pattern):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        sys.exit(f"no {pattern!r} in {sys.argv[1]}:\n{text}")
+    return m.group(1)
 def unit(value, units):
-    m = re.match(r"([\d.]+)(\D*)$", value)
-    return float(m.group(1)) * units.get(m.group(2), 1)
+    m = re.match(r"([\d.]+)([A-Za-z]*)", value)
+    return float(m.group(1)) * units[m.group(2)]
 ms = {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}
 mib = {"B": 1 / 1048576, "KB": 1 / 1024, "MB": 1, "GB": 1024}
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-transfer = unit(re.search(r"Transfer/sec:\s+(\S+)", text).group(1), mib)
-p50 = unit(re.search(r"50%\s+(\S+)", text).group(1), ms)
-p99 = unit(re.search(r"99%\s+(\S+)", text).group(1), ms)
+rps = float(find(r"Requests/sec:\s+([\d.]+)"))
+transfer = unit(find(r"Transfer/sec:\s+(\S+)"), mib)
+p50 = unit(find(r"^\s+50%\s+(\S+)"), ms)
+p99 = unit(find(r"^\s+99%\s+(\S+)"), ms)
 errors = re.search(r"Socket errors: (.*)", text)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 extra = (" errors: " + errors.group(1) if errors else "") + (f" non-2xx: {non2xx.group(1)}" if non2xx else "")
@@ -83,10 +89,10 @@ echo "1 MiB file, loopback, $ROUNDS rounds of ${SECONDS_PER_RUN} s per run, $(np
 echo
 echo "| server             | clients | requests/s |     MiB/s | p50 (ms) | p99 (ms) |"
 echo "|--------------------|--------:|-----------:|----------:|---------:|---------:|"
-for _ in $(seq "$ROUNDS"); do
+for round in $(seq "$ROUNDS"); do
     for clients in 1 64; do
-        run "cargo-boot-serve" "$clients" "http://127.0.0.1:$BOOT_PORT/update.bin" | tee -a "$WORK/table.md"
-        run "python-http.server" "$clients" "http://127.0.0.1:$PY_PORT/update.bin" | tee -a "$WORK/table.md"
+        run "cargo-boot-serve" "$clients" "http://127.0.0.1:$BOOT_PORT/update.bin" "$round" | tee -a "$WORK/table.md"
+        run "python-http.server" "$clients" "http://127.0.0.1:$PY_PORT/update.bin" "$round" | tee -a "$WORK/table.md"
     done
 done
 

@@ -100,6 +100,9 @@ pub struct RunOptions {
     /// A `-nic` option value per network card, such as `user,model=lan9118`; none:
     /// QEMU's default.
     pub nics: Vec<String>,
+    /// More QEMU arguments, appended to the command line as they are (such as
+    /// `-icount`, `shift=0` to count instructions on the virtual clock).
+    pub extra_args: Vec<String>,
     /// Set it to end the run as [`Control::Stop`] does (from a Ctrl-C handler, say).
     /// With a flag, QEMU runs in its own process group, so that the terminal's Ctrl-C
     /// reaches only the caller, which then ends the run in order (flash saved).
@@ -178,8 +181,9 @@ pub fn run(board: &Board, options: &RunOptions, on_line: &mut dyn FnMut(&str) ->
     session.run(deadline, on_line)
 }
 
-/// The QEMU command line for a machine, with the gdb stub on `port` and the CPU halted.
-pub fn qemu_args(info: &QemuInfo, gdb_port: u16, nics: &[String]) -> Vec<String> {
+/// The QEMU command line for a machine, with the gdb stub on `port` and the CPU halted,
+/// a `-nic` per entry of `nics`, then `extra` as it is.
+pub fn qemu_args(info: &QemuInfo, gdb_port: u16, nics: &[String], extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
         "-machine",
         &info.machine,
@@ -199,6 +203,7 @@ pub fn qemu_args(info: &QemuInfo, gdb_port: u16, nics: &[String]) -> Vec<String>
     for nic in nics {
         args.extend(["-nic".to_string(), nic.clone()]);
     }
+    args.extend(extra.iter().cloned());
     args
 }
 
@@ -208,7 +213,7 @@ fn start(program: &Path, info: &QemuInfo, options: &RunOptions) -> Result<(Qemu,
     let group = if options.stop.is_some() { ProcessGroup::Own } else { ProcessGroup::Callers };
     loop {
         let port = free_port().map_err(|source| QemuError::Gdb { doing: "choosing a local port".into(), source })?;
-        let mut qemu = Qemu::spawn(program, &qemu_args(info, port, &options.nics), group)?;
+        let mut qemu = Qemu::spawn(program, &qemu_args(info, port, &options.nics, &options.extra_args), group)?;
         match qemu.connect(port) {
             Err(QemuError::DidNotStart { stderr, .. }) if port_taken(&stderr) && attempt < PORT_ATTEMPTS => {
                 attempt += 1
@@ -617,15 +622,25 @@ mod tests {
     #[test]
     fn the_command_line_halts_the_cpu_and_binds_gdb_to_loopback_only() {
         let an386 = board("qemu-an386");
-        let args = qemu_args(an386.qemu.as_ref().unwrap(), 4242, &[]).join(" ");
+        let args = qemu_args(an386.qemu.as_ref().unwrap(), 4242, &[], &[]).join(" ");
         assert_eq!(
             args,
             "-machine mps2-an386 -nographic -monitor none -serial stdio \
              -semihosting-config enable=on,target=native -S -gdb tcp:127.0.0.1:4242"
         );
         let nics = ["user,model=lan9118".to_string()];
-        let args = qemu_args(an386.qemu.as_ref().unwrap(), 1, &nics);
+        let args = qemu_args(an386.qemu.as_ref().unwrap(), 1, &nics, &[]);
         assert_eq!(args[args.len() - 2..], ["-nic", "user,model=lan9118"]);
+    }
+
+    #[test]
+    fn extra_arguments_come_last_as_they_are() {
+        let an386 = board("qemu-an386");
+        let nics = ["user,model=lan9118".to_string()];
+        let extra = ["-icount".to_string(), "shift=0".to_string()];
+        let args = qemu_args(an386.qemu.as_ref().unwrap(), 1, &nics, &extra);
+        assert_eq!(args[args.len() - 4..], ["-nic", "user,model=lan9118", "-icount", "shift=0"]);
+        assert!(args.contains(&"-S".to_string()), "the CPU still starts halted for the gdb stub");
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl NewProject<'_> {
         let name = self.package_name()?;
         let kind = if self.board.is_virtual() { "app-virtual" } else { "app-hardware" };
         let values = self.placeholders(&name)?;
-        let files = render(kind, &values)?;
+        let mut files = render(kind, &values)?;
+        if inside_a_workspace(self.path) {
+            own_workspace(&mut files);
+        }
         write_tree(self.path, &files)?;
         Ok(files.into_iter().map(|(path, _)| path).collect())
     }
@@ -87,6 +90,28 @@ impl NewProject<'_> {
             ("template", self.template.name().to_string()),
             ("boot_app_path", toml_string_body(&boot_app.display().to_string())),
         ])
+    }
+}
+
+/// True when a `Cargo.toml` with a `[workspace]` table is in a directory above `path`.
+fn inside_a_workspace(path: &Path) -> bool {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute.ancestors().skip(1).any(|dir| {
+        std::fs::read_to_string(dir.join("Cargo.toml"))
+            .ok()
+            .and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
+            .is_some_and(|doc| doc.contains_key("workspace"))
+    })
+}
+
+/// Makes the new package a workspace of its own, so that an enclosing workspace (built
+/// for the host) does not claim it.
+fn own_workspace(files: &mut [(String, String)]) {
+    if let Some((_, manifest)) = files.iter_mut().find(|(path, _)| path == "Cargo.toml") {
+        manifest.push_str(
+            "\n# A workspace of its own: this firmware builds for a Cortex-M target, apart from\n\
+             # the workspace this directory is in.\n[workspace]\n",
+        );
     }
 }
 
@@ -281,6 +306,20 @@ mod tests {
             }
         }
         assert_eq!(render("app-nothing", &[]).unwrap_err(), ScaffoldError::NoTemplate { kind: "app-nothing".into() });
+    }
+
+    #[test]
+    fn a_project_inside_a_workspace_gets_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        let inner = dir.path().join("firmware/app");
+        assert!(inside_a_workspace(&inner));
+        let mut files = vec![("Cargo.toml".to_string(), "[package]\nname = \"app\"\n".to_string())];
+        own_workspace(&mut files);
+        let doc: toml_edit::DocumentMut = files[0].1.parse().unwrap();
+        assert!(doc.contains_key("workspace") && doc.contains_key("package"));
+        let outside = tempfile::tempdir().unwrap();
+        assert!(!inside_a_workspace(&outside.path().join("app")));
     }
 
     #[test]

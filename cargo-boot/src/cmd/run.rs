@@ -36,6 +36,10 @@ pub struct Cmd {
     /// Add a network card: a QEMU `-nic` value, such as `user,model=lan9118`.
     #[arg(long, value_name = "NIC")]
     pub nic: Vec<String>,
+    /// Pass one more argument to QEMU, after the others (repeat it for each argument),
+    /// such as `--qemu-arg=-icount --qemu-arg=shift=0` to count instructions.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_arg: Vec<String>,
     #[command(flatten)]
     pub build: BuildArgs,
 }
@@ -72,6 +76,7 @@ impl Cmd {
             boot_stages: vec![layout.flash.start, layout.app_start],
             timeout: self.timeout,
             nics: self.nic,
+            extra_args: self.qemu_arg,
             stop: Some(stop),
         };
         let machine = board.qemu.as_ref().map_or("", |q| q.machine.as_str());
