@@ -3,9 +3,11 @@
 # SimpleHTTPServer) serving the same 1 MiB update.bin over loopback, with wrk:
 # throughput and latency at 1 and 64 concurrent clients, and each server's peak
 # memory (max RSS from /usr/bin/time -v). Goal: at least 5x python's throughput at
-# 64 clients, with bounded memory.
+# 64 clients, with bounded memory. The same for the small manifest.json shows the
+# cost of a request apart from the copying of 1 MiB.
 #
 #   ./scripts/bench-serve.sh [seconds per run] [rounds]     (default 10 s, 3 rounds)
+#   CARGO_BOOT_BIN=path/to/cargo-boot ./scripts/bench-serve.sh      (no build)
 #
 # The rounds alternate the two servers, and the summary takes each one's median, so
 # that other work on the machine weighs on both alike. All load goes to 127.0.0.1
@@ -20,8 +22,11 @@ need wrk wrk
 need curl curl
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 
-cargo build --quiet --release -p cargo-boot
-BOOT="${CARGO_TARGET_DIR:-$PWD/target}/release/cargo-boot"
+# CARGO_BOOT_BIN=<path> benchmarks that binary instead of building one.
+if [ -z "${CARGO_BOOT_BIN:-}" ]; then
+    cargo build --quiet --release -p cargo-boot
+fi
+BOOT="${CARGO_BOOT_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/cargo-boot}"
 WORK="$PWD/target/bench-serve"
 rm -rf "$WORK"
 mkdir -p "$WORK/www"
@@ -55,13 +60,15 @@ for port in "$BOOT_PORT" "$PY_PORT"; do
         sleep 0.1
     done
 done
+# Python serves the very manifest cargo boot serves.
+curl -fsS -o "$WORK/www/manifest.json" "http://127.0.0.1:$BOOT_PORT/manifest.json"
 
 # `wrk` summary: requests/s, MiB/s, latency p50 and p99.
 run() {
     local name=$1 clients=$2 url=$3 round=$4 threads=$(( $2 > 1 ? 2 : 1 ))
-    local out="$WORK/$name-$clients-$round.txt"
+    local out="$WORK/$name-$clients-$round-$(basename "$url").txt"
     wrk -t"$threads" -c"$clients" -d"${SECONDS_PER_RUN}s" --timeout 10s --latency "$url" >"$out"
-    python3 - "$out" "$name" "$clients" <<'EOF'
+    python3 - "$out" "$name" "$clients" "$(basename "$url")" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 def find(pattern):
@@ -81,18 +88,19 @@ p99 = unit(find(r"^\s+99%\s+(\S+)"), ms)
 errors = re.search(r"Socket errors: (.*)", text)
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 extra = (" errors: " + errors.group(1) if errors else "") + (f" non-2xx: {non2xx.group(1)}" if non2xx else "")
-print(f"| {sys.argv[2]:<18} | {sys.argv[3]:>7} | {rps:>10.0f} | {transfer:>9.0f} | {p50:>8.2f} | {p99:>8.2f} |{extra}")
+print(f"| {sys.argv[2]:<18} | {sys.argv[4]:<13} | {sys.argv[3]:>7} | {rps:>10.0f} | {transfer:>7.0f} | {p50:>8.2f} | {p99:>8.2f} |{extra}")
 EOF
 }
 
 echo "1 MiB file, loopback, $ROUNDS rounds of ${SECONDS_PER_RUN} s per run, $(nproc) cores"
 echo
-echo "| server             | clients | requests/s |     MiB/s | p50 (ms) | p99 (ms) |"
-echo "|--------------------|--------:|-----------:|----------:|---------:|---------:|"
+echo "| server             | file          | clients | requests/s |   MiB/s | p50 (ms) | p99 (ms) |"
+echo "|--------------------|---------------|--------:|-----------:|--------:|---------:|---------:|"
 for round in $(seq "$ROUNDS"); do
-    for clients in 1 64; do
-        run "cargo-boot-serve" "$clients" "http://127.0.0.1:$BOOT_PORT/update.bin" "$round" | tee -a "$WORK/table.md"
-        run "python-http.server" "$clients" "http://127.0.0.1:$PY_PORT/update.bin" "$round" | tee -a "$WORK/table.md"
+    for load in "1 update.bin" "64 update.bin" "64 manifest.json"; do
+        read -r clients file <<<"$load"
+        run "cargo-boot-serve" "$clients" "http://127.0.0.1:$BOOT_PORT/$file" "$round" | tee -a "$WORK/table.md"
+        run "python-http.server" "$clients" "http://127.0.0.1:$PY_PORT/$file" "$round" | tee -a "$WORK/table.md"
     done
 done
 
@@ -108,9 +116,9 @@ import statistics, sys
 rows = [l.split("|") for l in open(sys.argv[1]) if l.startswith("|")]
 rps = {}
 for r in rows:
-    rps.setdefault((r[1].strip(), r[2].strip()), []).append(float(r[3]))
-for clients in ("1", "64"):
-    ours = statistics.median(rps[("cargo-boot-serve", clients)])
-    python = statistics.median(rps[("python-http.server", clients)])
-    print(f"median at {clients} client(s): {ours:.0f} vs {python:.0f} requests/s, {ours / python:.1f}x python's")
+    rps.setdefault((r[1].strip(), r[2].strip(), r[3].strip()), []).append(float(r[4]))
+for file, clients in (("update.bin", "1"), ("update.bin", "64"), ("manifest.json", "64")):
+    ours = statistics.median(rps[("cargo-boot-serve", file, clients)])
+    python = statistics.median(rps[("python-http.server", file, clients)])
+    print(f"{file} at {clients} client(s), medians: {ours:.0f} vs {python:.0f} requests/s, {ours / python:.1f}x python's")
 EOF

@@ -416,6 +416,7 @@ fn usage(layout: &Layout, bootloader: u32, application: u32) -> Vec<RegionUsage>
         });
         rows.push(RegionUsage { name: "swap state".into(), start: slots.state.start, end: slots.state.end, used: 0 });
     }
+    rows.sort_by_key(|row| row.start);
     rows
 }
 

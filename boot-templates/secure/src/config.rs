@@ -9,6 +9,7 @@
 //! | `BOOT_CLASS_UUID` | device class UUID, likewise | no check |
 //! | `BOOT_VALIDATE_PRIMARY` | `1`/`true`: check the installed image at every boot; `0`/`false`: trust it | `1` |
 //! | `BOOT_WATCHDOG_MS` | watchdog timeout in ms; `0` or unset: no watchdog | unset |
+//! | `BOOT_MEMORY_X` | path of the generated `memory.x`: its layout is checked at compile time (see `build.rs` and [`crate::layout`]) | unset: read and checked at run time |
 
 /// The public key images must be signed with.
 pub const PUBLIC_KEY: [u8; 32] = match hex::<32>(env!(

@@ -53,6 +53,9 @@ pub fn print_summary(output: &BuildOutput) {
     println!();
     println!("combined image:    {}", output.combined.display());
     println!("application image: {}", output.application.display());
+    if let Some(update) = &output.update {
+        println!("update image:      {}", update.display());
+    }
 }
 
 fn percent(used: u32, size: u32) -> f64 {
