@@ -204,7 +204,14 @@ impl Cmd {
             return Ok(());
         }
         // `cargo run`: the virtual board runs what was just programmed, as a real one would.
-        super::run::Cmd { timeout: None, flash_file: Some(Some(report.path)), nic: Vec::new(), build }.run()
+        super::run::Cmd {
+            timeout: None,
+            flash_file: Some(Some(report.path)),
+            nic: Vec::new(),
+            qemu_arg: Vec::new(),
+            build,
+        }
+        .run()
     }
 }
 
