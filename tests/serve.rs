@@ -240,6 +240,10 @@ fn ranges_head_and_lengths_on_a_1_mib_file() {
     assert!(raw_head.ends_with("\r\n\r\n"), "HEAD has no body: {raw_head}");
     assert!(raw_head.contains("Content-Length: 1048576\r\n"), "{raw_head}");
 
+    let asks_for_chunks = curl(&url, &["--header", "TE: chunked"]);
+    asks_for_chunks.assert_framed();
+    assert_eq!(asks_for_chunks.body, serve.image);
+
     let old_client = raw(&serve.addr(), "GET /update.bin HTTP/1.0\r\n\r\n");
     assert!(old_client.starts_with("HTTP/1.0 200") && old_client.contains("Content-Length: 1048576\r\n"));
 }

@@ -23,7 +23,9 @@
 //!
 //! A pool of worker threads answers requests, so one slow device does not hold up the
 //! others; a device that takes no data for [`ServeConfig::send_timeout`] is dropped.
-//! The server reports what it does as [`ServeEvent`]s and never prints.
+//! (tiny_http 0.12's connection pool has a flaw with bursts of connections, worked
+//! around at start; see `pin_idle_pool_threads`.) The server reports what it does as
+//! [`ServeEvent`]s and never prints.
 
 use std::fmt;
 use std::io::{self, Write};

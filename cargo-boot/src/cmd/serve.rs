@@ -17,6 +17,8 @@ use super::args::BuildArgs;
 
 /// How often `--watch` looks at the sources.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// Events waiting to be shown, at most.
+const EVENT_BACKLOG: usize = 4096;
 
 /// Serve the latest update image over HTTP for over-the-air tests.
 ///
@@ -56,7 +58,10 @@ impl Cmd {
     pub fn run(self) -> anyhow::Result<()> {
         let image = self.image()?;
         let artifacts = Artifacts::load(&image)?;
-        let (events, received) = mpsc::channel();
+        let workspace = self.watch.then(|| Workspace::load(&self.build.cargo.selection())).transpose()?;
+        // Bounded: if the terminal cannot keep up, requests wait rather than memory grow.
+        let (events, received) = mpsc::sync_channel(EVENT_BACKLOG);
+        let view = std::thread::spawn(move || EventView::new().show_all(received));
         let server = Server::start(&self.config(), artifacts.clone(), move |event| {
             let _ = events.send(event);
         })?;
@@ -64,12 +69,10 @@ impl Cmd {
         let handle = server.handle();
         let stop = handle.clone();
         ctrlc::set_handler(move || stop.stop()).context("cannot handle Ctrl-C")?;
-        if self.watch {
-            let package_dir = Workspace::load(&self.build.cargo.selection())?.package_dir();
+        if let Some(workspace) = workspace {
             let args = self.build.clone();
-            std::thread::spawn(move || watch(&args, &package_dir, &handle));
+            std::thread::spawn(move || watch(&args, &workspace.package_dir(), &handle));
         }
-        let view = std::thread::spawn(move || EventView::new().show_all(received));
         let result = server.wait();
         let _ = view.join();
         result?;
