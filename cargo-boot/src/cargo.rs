@@ -140,16 +140,17 @@ impl Workspace {
     /// Reads the workspace and chooses the package: `-p`, else the root package, else
     /// the only member with `[package.metadata.boot]`.
     pub fn load(selection: &CargoSelection) -> Result<Workspace, CargoError> {
-        let mut command = MetadataCommand::new();
-        command.no_deps();
-        if let Some(path) = &selection.manifest_path {
-            command.manifest_path(path);
-        }
-        let manifest = selection.manifest_path.clone().unwrap_or_else(|| "Cargo.toml".into());
-        let metadata = command.exec().map_err(|e| CargoError::Metadata {
-            manifest: manifest.display().to_string(),
-            message: metadata_error_text(e),
-        })?;
+        let cache_dir = crate::templates::home().join("cache");
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let manifest_arg = selection.manifest_path.as_deref();
+        let metadata = match crate::metadata_cache::load(&cache_dir, &cwd, manifest_arg) {
+            Some(metadata) => metadata,
+            None => {
+                let metadata = run_cargo_metadata(selection)?;
+                crate::metadata_cache::store(&cache_dir, &cwd, manifest_arg, &metadata);
+                metadata
+            }
+        };
         let package = choose_package(&metadata, selection.package.as_deref())?;
         Ok(Workspace { metadata, package })
     }
@@ -177,6 +178,19 @@ impl Workspace {
             (None, _) => Err(CargoError::SeveralBinaries { package, names }),
         }
     }
+}
+
+/// `cargo metadata --no-deps` for the selected manifest.
+fn run_cargo_metadata(selection: &CargoSelection) -> Result<Metadata, CargoError> {
+    let mut command = MetadataCommand::new();
+    command.no_deps();
+    if let Some(path) = &selection.manifest_path {
+        command.manifest_path(path);
+    }
+    let manifest = selection.manifest_path.clone().unwrap_or_else(|| "Cargo.toml".into());
+    command
+        .exec()
+        .map_err(|e| CargoError::Metadata { manifest: manifest.display().to_string(), message: metadata_error_text(e) })
 }
 
 /// cargo's own message, without the `cargo metadata` wrapper noise.

@@ -27,6 +27,7 @@ pub mod ihex;
 pub mod layout;
 pub mod linker;
 pub mod metadata;
+pub mod metadata_cache;
 pub mod pipeline;
 pub mod qemu;
 pub mod scaffold;
