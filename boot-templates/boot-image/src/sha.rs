@@ -11,7 +11,9 @@ use sha2::compress256;
 use sha2::compress512;
 use sha2::digest::generic_array::GenericArray;
 
+#[cfg(feature = "verify")]
 use crate::error::Error;
+#[cfg(feature = "verify")]
 use crate::source::{read_at, ImageSource};
 
 /// SHA-256's initial hash value (FIPS 180-4, section 5.3.3).
@@ -32,6 +34,7 @@ const SHA512_IV: [u64; 8] = [
 ];
 
 /// The SHA-256 of the first `len` bytes of `src`, read one 64-byte block at a time.
+#[cfg(feature = "verify")]
 pub(crate) fn sha256<S: ImageSource + ?Sized>(src: &mut S, len: u32) -> Result<[u8; 32], Error> {
     let mut state = SHA256_IV;
     let mut block = [0u8; 64];
@@ -124,6 +127,7 @@ mod tests {
         (0..len).map(|i| (i * 131 % 251) as u8).collect()
     }
 
+    #[cfg(feature = "verify")]
     #[test]
     fn sha256_matches_sha2_at_every_length_around_the_block_edges() {
         for len in 0..=300 {
@@ -147,6 +151,7 @@ mod tests {
         assert_eq!(sha256_short(&longest), <[u8; 32]>::from(Sha256::digest(longest)));
     }
 
+    #[cfg(feature = "verify")]
     #[test]
     fn sha256_reports_read_errors() {
         let bytes = data(10);
