@@ -245,6 +245,18 @@ pub struct FirmwareBuild<'a> {
     pub link_dir: &'a Path,
     /// Extra environment for the build (the secure template's settings).
     pub env: &'a [(String, String)],
+    /// What kind of firmware: a bootloader template is built with
+    /// [`Toolchain::bootloader_cargo_args`].
+    pub kind: FirmwareKind,
+}
+
+/// The two kinds of firmware cargo boot builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirmwareKind {
+    /// The user's app.
+    App,
+    /// A bundled bootloader template.
+    Bootloader,
 }
 
 impl FirmwareBuild<'_> {
@@ -287,7 +299,10 @@ impl FirmwareBuild<'_> {
             .args(["--profile", &self.selection.profile.name])
             .arg("--message-format=json-render-diagnostics")
             .args(self.selection.feature_args())
-            .args(self.toolchain.cargo_args());
+            .args(match self.kind {
+                FirmwareKind::Bootloader => self.toolchain.bootloader_cargo_args(),
+                FirmwareKind::App => self.toolchain.cargo_args(),
+            });
         if let Some(dir) = &self.selection.target_dir {
             command.arg("--target-dir").arg(dir);
         }
